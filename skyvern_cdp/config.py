@@ -1,0 +1,253 @@
+"""Where the API is, which key to use, and how secrets are kept out of text.
+
+>>> from skyvern_cdp.config import resolve_settings, redact_address
+>>> s = resolve_settings(api_key="sk-test", base_url="local")
+>>> s.base_url, s
+('http://localhost:8000', Settings(base_url='http://localhost:8000', api_key=<set>, ...))
+>>> redact_address("wss://sessions.skyvern.com/pbs_1/devtools/browser/abc?token=s3cr3t")
+'wss://sessions.skyvern.com/<redacted>'
+
+The API key comes from ``api_key=`` or ``SKYVERN_API_KEY``; the base URL from ``base_url=``,
+``SKYVERN_BASE_URL``, or a preset name (``cloud``, ``staging``, ``local``); cloud by default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from skyvern_cdp.errors import (
+    InsecureTransportError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+)
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "PRESETS",
+    "Settings",
+    "host_of",
+    "is_loopback_host",
+    "redact_address",
+    "redact_text",
+    "resolve_base_url",
+    "resolve_settings",
+    "validate_timeout",
+]
+
+API_KEY_ENV = "SKYVERN_API_KEY"
+BASE_URL_ENV = "SKYVERN_BASE_URL"
+
+#: Named servers, from the API's OpenAPI ``servers`` list.
+PRESETS: dict[str, str] = {
+    "cloud": "https://api.skyvern.com",
+    "staging": "https://api-staging.skyvern.com",
+    "local": "http://localhost:8000",
+}
+
+_REDACTED = "<redacted>"
+_MAX_URL_LENGTH = 2048
+
+
+def _check_text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentTypeError(f"{name} must be a str, not {type(value).__name__}")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise InvalidArgumentError(f"{name} must not contain control characters")
+    return value
+
+
+def resolve_base_url(base_url: str | None = None) -> str:
+    """The API's base URL: ``base_url``, else ``SKYVERN_BASE_URL``, else cloud.
+
+    A preset name (``cloud``, ``staging``, ``local``) is accepted anywhere a URL is. The URL
+    must be ``http://`` or ``https://`` with a host, and no query or fragment.
+    """
+    raw: object = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or "cloud"
+    value = _check_text(raw, "base_url").strip()
+    if not value:
+        raise InvalidArgumentError("base_url must not be empty (a URL or cloud/staging/local)")
+    if value.lower() in PRESETS:
+        return PRESETS[value.lower()]
+    if len(value) > _MAX_URL_LENGTH:
+        raise InvalidArgumentError(f"base_url is longer than {_MAX_URL_LENGTH} characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise InvalidArgumentError(
+            f"base_url must start with http:// or https:// (or be one of {', '.join(PRESETS)}),"
+            f" got {value[:80]!r}"
+        )
+    try:
+        port = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise InvalidArgumentError(f"base_url has an invalid port: {value[:80]!r}") from exc
+    del port
+    if not parts.hostname:
+        raise InvalidArgumentError(f"base_url has no host: {value[:80]!r}")
+    if parts.username or parts.password:
+        raise InvalidArgumentError("base_url must not carry credentials; use api_key=")
+    if parts.query or parts.fragment:
+        raise InvalidArgumentError("base_url must not have a query or a fragment")
+    return value.rstrip("/")
+
+
+def host_of(url: str) -> str:
+    """The lower-case host of ``url`` (no port, no brackets); ``''`` when there is none."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ``::1``."""
+    host = host.lower().strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved connection settings. The API key never shows in ``repr``."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    trusted_hosts: frozenset[str] = frozenset()
+    allow_insecure_http: bool = False
+
+    def __repr__(self) -> str:
+        key = "<set>" if self.api_key else None
+        return f"Settings(base_url={self.base_url!r}, api_key={key}, ...)"
+
+    @property
+    def api_host(self) -> str:
+        return host_of(self.base_url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in text this library writes."""
+        return (self.api_key,) if self.api_key else ()
+
+
+def _check_trusted_hosts(trusted_hosts: Iterable[str] | None) -> frozenset[str]:
+    if trusted_hosts is None:
+        return frozenset()
+    if isinstance(trusted_hosts, str):
+        raise InvalidArgumentTypeError(
+            "trusted_hosts must be a list of host names, not a single str"
+        )
+    hosts = set()
+    for host in trusted_hosts:
+        name = _check_text(host, "trusted_hosts entry").strip().lower()
+        if not name or not re.fullmatch(r"[a-z0-9.\-\[\]:]+", name) or "/" in name:
+            raise InvalidArgumentError(f"trusted_hosts entries are bare host names, got {host!r}")
+        if ":" in name and not name.startswith("["):
+            try:
+                ipaddress.IPv6Address(name)
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"trusted_hosts entries are host names without a port, got {host!r}"
+                ) from None
+        hosts.add(name.strip("[]"))
+    return frozenset(hosts)
+
+
+def resolve_settings(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    trusted_hosts: Iterable[str] | None = None,
+    allow_insecure_http: bool = False,
+) -> Settings:
+    """Resolve arguments and the environment into :class:`Settings`, checking each.
+
+    Raises :class:`InsecureTransportError` when a key would go over plain ``http://`` to a
+    host that is not loopback, unless ``allow_insecure_http=True``.
+    """
+    url = resolve_base_url(base_url)
+    key: object = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    if key is not None:
+        key = _check_text(key, "api_key").strip()
+        if not key:
+            raise InvalidArgumentError(f"api_key must not be empty (or set {API_KEY_ENV})")
+        if len(key) > 4096:
+            raise InvalidArgumentError("api_key is longer than 4096 characters")
+    if not isinstance(allow_insecure_http, bool):
+        raise InvalidArgumentTypeError("allow_insecure_http must be a bool")
+    settings = Settings(
+        base_url=url,
+        api_key=key or None,
+        trusted_hosts=_check_trusted_hosts(trusted_hosts),
+        allow_insecure_http=allow_insecure_http,
+    )
+    check_transport(settings.base_url, settings)
+    return settings
+
+
+def check_transport(url: str, settings: Settings) -> None:
+    """Refuse to send ``settings.api_key`` over plain http to a host that is not loopback."""
+    if not settings.api_key or settings.allow_insecure_http:
+        return
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "ws") and not is_loopback_host(host_of(url)):
+        raise InsecureTransportError(
+            f"refusing to send the API key over plain {scheme}:// to {host_of(url)!r}; use"
+            " https:// (wss://), or pass allow_insecure_http=True if this network is trusted"
+        )
+
+
+def validate_timeout(value: object, name: str = "timeout") -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentTypeError(
+            f"{name} must be a number of seconds, not {type(value).__name__}"
+        )
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise InvalidArgumentError(f"{name} must be a finite number of seconds, got {value!r}")
+    if seconds <= 0:
+        raise InvalidArgumentError(f"{name} must be greater than 0 seconds, got {value!r}")
+    return seconds
+
+
+def redact_address(address: str) -> str:
+    """Keep only scheme, host and port of a ``browser_address``: the rest may be a secret."""
+    try:
+        parts = urlsplit(address)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return _REDACTED
+    if not parts.scheme or not host:
+        return _REDACTED
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    after_netloc = address.split("://", 1)[-1][len(parts.netloc) :]
+    if after_netloc.strip("/") or parts.username or parts.password:
+        return f"{parts.scheme}://{netloc}/{_REDACTED}"
+    return f"{parts.scheme}://{netloc}"
+
+
+_QUERY_SECRET = re.compile(
+    r"([?&#;](?:token|key|api_key|secret|auth|sig|signature|access_token)=)[^&#\s'\"]+",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Replace each secret in ``text``, and any ``token=…``-like query value, by a marker."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, _REDACTED)
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + _REDACTED, text)

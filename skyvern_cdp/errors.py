@@ -1,0 +1,171 @@
+"""One exception tree for everything ``skyvern_cdp`` raises.
+
+>>> import skyvern_cdp
+>>> try:
+...     skyvern_cdp.SkyvernClient(api_key="k").get_browser_session("not-an-id")
+... except skyvern_cdp.InvalidArgumentError as exc:
+...     print(exc)
+session id must start with 'pbs_' (got 'not-an-id')
+
+::
+
+    SkyvernCDPError
+    ├── InvalidArgumentError (ValueError)          bad input, raised before any request
+    │   └── InvalidArgumentTypeError (TypeError)
+    ├── InsecureTransportError                     would send the key over plain http
+    ├── SyncAPIInAsyncLoopError (RuntimeError)     sync API called inside a running loop
+    ├── APIError                                   an HTTP failure: .status_code, .body
+    │   ├── AuthenticationError                    403
+    │   ├── SessionNotFoundError                   404
+    │   └── RequestRejectedError                   422, .detail parsed
+    └── SessionError                               about one session: .session
+        ├── SessionEndedError                      a final status
+        ├── SessionNotReadyError (TimeoutError)    the deadline passed while waiting
+        └── CDPConnectError                        Playwright could not attach
+            ├── CDPConnectTimeoutError (TimeoutError)
+            └── SessionClosedError                 the endpoint said 4410 "session closed"
+
+Messages say what happened and what to do next; they never contain the API key or a
+token from a ``browser_address``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skyvern_cdp.models import BrowserSessionResponse, ValidationError
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "CDPConnectError",
+    "CDPConnectTimeoutError",
+    "InsecureTransportError",
+    "InvalidArgumentError",
+    "InvalidArgumentTypeError",
+    "RequestRejectedError",
+    "SessionClosedError",
+    "SessionEndedError",
+    "SessionError",
+    "SessionNotFoundError",
+    "SessionNotReadyError",
+    "SkyvernCDPError",
+    "SyncAPIInAsyncLoopError",
+]
+
+
+class SkyvernCDPError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class InvalidArgumentError(SkyvernCDPError, ValueError):
+    """An argument broke a rule; raised before any request is sent."""
+
+
+class InvalidArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument had the wrong type; raised before any request is sent."""
+
+
+class InsecureTransportError(SkyvernCDPError):
+    """The API key would travel over plain ``http://`` to a host that is not loopback.
+
+    Use ``https://``, or pass ``allow_insecure_http=True`` if the network is trusted.
+    """
+
+
+class SyncAPIInAsyncLoopError(SkyvernCDPError, RuntimeError):
+    """``skyvern_cdp.sync_api`` was called where an asyncio loop is running.
+
+    Playwright's sync API cannot run inside a running event loop (a notebook cell, an async
+    test). Use ``await skyvern_cdp.async_api.connect(...)`` there instead.
+    """
+
+
+class APIError(SkyvernCDPError):
+    """The API answered with an HTTP failure (or an answer that is not a valid session).
+
+    ``status_code`` is the HTTP status (``None`` when the answer itself was malformed) and
+    ``body`` the decoded JSON body, or the text when it was not JSON.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class AuthenticationError(APIError):
+    """403: the API key is missing or wrong."""
+
+
+class SessionNotFoundError(APIError):
+    """404: no such session for this API key's organization."""
+
+
+class RequestRejectedError(APIError):
+    """422: the server refused the request; ``detail`` lists why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 422,
+        body: Any = None,
+        detail: Sequence[ValidationError] = (),
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body)
+        self.detail = list(detail)
+
+
+class SessionError(SkyvernCDPError):
+    """An error about one session; ``session`` is the last state seen (or ``None``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        session: BrowserSessionResponse | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.session_id = session_id if session_id is not None else (
+            session.browser_session_id if session is not None else None
+        )
+        self.session = session
+
+
+class SessionEndedError(SessionError):
+    """The session reached a final status (``completed``, ``failed``, ``timeout``)."""
+
+
+class SessionNotReadyError(SessionError, TimeoutError):
+    """The deadline passed before the session was ready.
+
+    ``missing`` names what was still missing: ``"status"`` (not ``running`` yet),
+    ``"browser_address"`` or ``"started_at"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        session: BrowserSessionResponse | None = None,
+        missing: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, session_id=session_id, session=session)
+        self.missing = tuple(missing)
+
+
+class CDPConnectError(SessionError):
+    """Playwright could not attach to the session's CDP endpoint."""
+
+
+class CDPConnectTimeoutError(CDPConnectError, TimeoutError):
+    """The deadline passed while connecting over CDP."""
+
+
+class SessionClosedError(CDPConnectError):
+    """The CDP endpoint answered 4410 "session closed": the session is over."""
