@@ -86,14 +86,22 @@ class SyncAPIInAsyncLoopError(SkyvernCDPError, RuntimeError):
 class APIError(SkyvernCDPError):
     """The API answered with an HTTP failure (or an answer that is not a valid session).
 
-    ``status_code`` is the HTTP status (``None`` when the answer itself was malformed) and
-    ``body`` the decoded JSON body, or the text when it was not JSON.
+    ``status_code`` is the HTTP status, ``body`` the decoded JSON body (or the text when it
+    was not JSON), and ``retry_after`` the server's ``Retry-After`` in seconds, if it sent one.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.body = body
+        self.retry_after = retry_after
 
 
 class AuthenticationError(APIError):

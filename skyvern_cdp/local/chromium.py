@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,9 +82,9 @@ def find_chromium() -> str:
     if builds:
         return builds[0]
     for name in _SYSTEM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
+        system = shutil.which(name)
+        if system:
+            return system
     raise BrowserNotFoundError(
         f"no Chromium found: set {CHROMIUM_ENV}=/path/to/chrome, run scripts/test (which installs"
         " one), or `playwright install chromium`"
@@ -161,16 +162,22 @@ class ChromiumProcess:
         url: str = "about:blank",
         start_timeout: float = 30.0,
         root_prefix: str = "scdp-",
+        download_dir: Path | None = None,
+        on_spawn: Callable[[int, Path], None] | None = None,
     ) -> ChromiumProcess:
         """Start Chromium and wait until its CDP endpoint is written out.
 
         Each process gets a fresh directory under ``/tmp`` (short, so Chromium's socket paths
         fit) holding its profile, its ``TMPDIR`` and its downloads; :meth:`stop` removes it.
+        Downloads go to ``download_dir`` (default: ``<root>/downloads``) unless a CDP client
+        redirects them. ``on_spawn(pid, root)`` is called as soon as the process exists (its
+        process-group id is its pid), so a watchdog can learn what to clean up.
         """
         exe = executable or find_chromium()
         root = Path(tempfile.mkdtemp(prefix=root_prefix, dir="/tmp" if os.path.isdir("/tmp") else None))
         for sub in ("profile", "tmp", "downloads"):
             (root / sub).mkdir()
+        _write_preferences(root / "profile", download_dir or root / "downloads")
         env = dict(os.environ, TMPDIR=str(root / "tmp"))
         argv = [exe, *base_args(), f"--user-data-dir={root / 'profile'}", *extra_args, url]
         try:
@@ -185,6 +192,13 @@ class ChromiumProcess:
         except OSError as exc:
             shutil.rmtree(root, ignore_errors=True)
             raise ChromiumStartError(f"could not start {exe}: {exc}") from exc
+        if on_spawn is not None:
+            try:
+                on_spawn(process.pid, root)
+            except BaseException:
+                _kill_group(process)
+                shutil.rmtree(root, ignore_errors=True)
+                raise
         deadline = time.monotonic() + start_timeout
         while True:
             found = _read_active_port(root / "profile")
@@ -210,6 +224,21 @@ class ChromiumProcess:
         self._stopped = True
         _kill_group(self.process, timeout)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_preferences(profile: Path, download_dir: Path) -> None:
+    # The profile's own download directory: where files go when no CDP client has set a
+    # download behaviour (Chromium resets it to this default when that client detaches).
+    prefs = {
+        "download": {
+            "default_directory": str(download_dir),
+            "prompt_for_download": False,
+            "directory_upgrade": True,
+        },
+        "savefile": {"default_directory": str(download_dir)},
+    }
+    (profile / "Default").mkdir(parents=True, exist_ok=True)
+    (profile / "Default" / "Preferences").write_text(json.dumps(prefs))
 
 
 def _kill_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:

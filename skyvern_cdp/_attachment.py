@@ -1,0 +1,135 @@
+"""What the async and sync shells share about one attached Browser: its record, and the
+text of the errors of the connect phase. No I/O here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyvern_cdp.config import Settings, redact_address, redact_text, validate_timeout
+from skyvern_cdp.errors import (
+    CDPConnectError,
+    CDPConnectTimeoutError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    SessionClosedError,
+)
+from skyvern_cdp.models import BrowserSessionResponse
+from skyvern_cdp.policy import (
+    CDPFailure,
+    CDPTarget,
+    Deadline,
+    cdp_target,
+    classify_cdp_failure,
+)
+
+logger = logging.getLogger("skyvern_cdp.attach")
+
+#: Overall deadline of ``connect`` / ``launch`` (wait + connect), in seconds.
+DEFAULT_TIMEOUT = 120.0
+#: How long teardown (disconnect, closing a launched session) may take.
+DEFAULT_CLOSE_TIMEOUT = 10.0
+
+#: ``connect_over_cdp`` options the helper sets itself.
+_RESERVED_OPTIONS = frozenset({"endpoint_url", "timeout"})
+
+
+@dataclass
+class AttachOptions:
+    """Checked arguments of ``connect`` / ``launch``: validated once, before any request."""
+
+    timeout: float
+    connect_attempt_timeout: float
+    close_timeout: float
+    playwright_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def check(
+        cls,
+        *,
+        timeout: object,
+        connect_attempt_timeout: object,
+        close_timeout: object,
+        playwright_options: dict[str, Any],
+    ) -> AttachOptions:
+        reserved = _RESERVED_OPTIONS & playwright_options.keys()
+        if reserved:
+            raise InvalidArgumentError(
+                f"{', '.join(sorted(reserved))} cannot be passed to connect_over_cdp here:"
+                " timeout= is the overall deadline in seconds"
+            )
+        headers = playwright_options.get("headers")
+        if headers is not None and not isinstance(headers, dict):
+            raise InvalidArgumentTypeError("headers must be a dict of str to str")
+        return cls(
+            timeout=validate_timeout(timeout, "timeout"),
+            connect_attempt_timeout=validate_timeout(
+                connect_attempt_timeout, "connect_attempt_timeout"
+            ),
+            close_timeout=validate_timeout(close_timeout, "close_timeout"),
+            playwright_options=dict(playwright_options),
+        )
+
+
+def dial_target(session: BrowserSessionResponse, settings: Settings, options: AttachOptions) -> CDPTarget:
+    """Where to dial for this session, logging (without secrets) whether the key goes along."""
+    assert session.browser_address is not None
+    target = cdp_target(session.browser_address, settings, options.playwright_options.get("headers"))
+    if settings.api_key and not target.sends_key:
+        logger.warning(
+            "not sending the API key to %s: its host is not the API's (%s) nor in trusted_hosts",
+            redact_address(target.endpoint),
+            settings.api_host,
+        )
+    return target
+
+
+def connect_kwargs(target: CDPTarget, options: AttachOptions, attempt_timeout: float) -> dict[str, Any]:
+    kwargs = {k: v for k, v in options.playwright_options.items() if k != "headers"}
+    kwargs["headers"] = dict(target.headers)
+    kwargs["timeout"] = attempt_timeout * 1000.0
+    return kwargs
+
+
+def failure_text(exc: BaseException, target: CDPTarget, settings: Settings) -> str:
+    """Playwright's message with the endpoint, its tokens and the key taken out."""
+    text = str(exc).replace(target.endpoint, redact_address(target.endpoint))
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return redact_text(first_line, settings.secrets)[:300]
+
+
+def failure_error(
+    kind: CDPFailure, text: str, session: BrowserSessionResponse
+) -> CDPConnectError | None:
+    """The error to raise at once for a CDP failure, or ``None`` to try again."""
+    sid = session.browser_session_id
+    if kind is CDPFailure.SESSION_CLOSED:
+        return SessionClosedError(
+            f"session {sid} is closed: its CDP endpoint answered 4410 'session closed';"
+            " create a new session",
+            session=session,
+        )
+    if kind is CDPFailure.REJECTED:
+        return CDPConnectError(
+            f"the CDP endpoint of session {sid} refused the connection ({text}); check the API"
+            " key, and trusted_hosts= if the address is on another host",
+            session=session,
+        )
+    return None
+
+
+def classify(exc: BaseException, target: CDPTarget, settings: Settings) -> tuple[CDPFailure, str]:
+    text = failure_text(exc, target, settings)
+    return classify_cdp_failure(str(exc)), text
+
+
+def connect_timed_out(
+    session: BrowserSessionResponse, deadline: Deadline, attempts: int, last: str, phase: str
+) -> CDPConnectTimeoutError:
+    return CDPConnectTimeoutError(
+        f"could not attach to session {session.browser_session_id} within the"
+        f" {deadline.seconds:g}s timeout ({phase}; {attempts} attempt(s); last: {last or 'none'});"
+        " pass a longer timeout=, or check that the session is still running",
+        session=session,
+    )
