@@ -4,7 +4,7 @@ The async and sync layers only do I/O around these. Each function answers one qu
 
 >>> from skyvern_cdp.policy import poll_delay, readiness, Readiness
 >>> round(poll_delay(0.0, jitter=0.0), 3), round(poll_delay(60.0, jitter=0.0), 3)
-(0.1, 2.0)
+(0.15, 2.5)
 >>> readiness(None) is Readiness.WAITING
 True
 
@@ -192,11 +192,11 @@ def describe_not_ready(session: BrowserSessionResponse | None, waited: float) ->
 # -- polling --------------------------------------------------------------------------------
 
 #: The first re-poll comes this soon after the first GET ...
-FIRST_POLL_DELAY = 0.1
+FIRST_POLL_DELAY = 0.15
 #: ... and the delay grows by this many seconds per second waited ...
 POLL_DELAY_GROWTH = 0.15
-#: ... up to this cap. A 20 s wait costs about 23 GETs, a minute about 45.
-MAX_POLL_DELAY = 2.0
+#: ... up to this cap. A 20 s wait costs about 23 GETs, a minute about 39.
+MAX_POLL_DELAY = 2.5
 #: Each delay is spread by up to ±this fraction, so that many waiters do not poll in step.
 POLL_JITTER = 0.1
 

@@ -1,0 +1,402 @@
+"""The pure decisions of the attach path, tested without I/O."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from skyvern_cdp import (
+    APIError,
+    InsecureTransportError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    SessionEndedError,
+    SessionNotReadyError,
+)
+from skyvern_cdp.config import resolve_settings
+from skyvern_cdp.models import BrowserSessionResponse
+from skyvern_cdp.policy import (
+    MAX_POLL_DELAY,
+    CDPFailure,
+    Deadline,
+    PollAgain,
+    Readiness,
+    Waiter,
+    cdp_target,
+    classify_cdp_failure,
+    connect_attempt_timeout,
+    is_retryable_api_error,
+    is_retryable_create_error,
+    missing_for_ready,
+    parse_retry_after,
+    poll_delay,
+    readiness,
+    request_timeout,
+    retry_delay,
+    same_site,
+    sleep_before_next_poll,
+    validate_session_id,
+)
+
+NOW = "2026-11-28T15:42:24+00:00"
+
+
+def make(status: str | None = "created", **fields: object) -> BrowserSessionResponse:
+    body = {
+        "browser_session_id": "pbs_1",
+        "organization_id": "o_1",
+        "created_at": NOW,
+        "modified_at": NOW,
+        "status": status,
+        **fields,
+    }
+    return BrowserSessionResponse.model_validate(body)
+
+
+READY = {"browser_address": "ws://127.0.0.1:9222/devtools/browser/x", "started_at": NOW}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- session ids ----------------------------------------------------------------------------
+
+BAD_IDS = [
+    pytest.param("", InvalidArgumentError, "empty", id="empty"),
+    pytest.param(None, InvalidArgumentTypeError, "str", id="none"),
+    pytest.param(123, InvalidArgumentTypeError, "str", id="int"),
+    pytest.param(b"pbs_1", InvalidArgumentTypeError, "str", id="bytes"),
+    pytest.param("abc_123", InvalidArgumentError, "pbs_", id="no-prefix"),
+    pytest.param("pbs_", InvalidArgumentError, "only letters", id="prefix-only"),
+    pytest.param("pbs_../x", InvalidArgumentError, "only letters", id="path-traversal"),
+    pytest.param("pbs_" + "a" * 10_000, InvalidArgumentError, "at most", id="10kB"),
+    pytest.param("pbs_ü", InvalidArgumentError, "only letters", id="unicode"),
+    pytest.param("pbs_a\nb", InvalidArgumentError, "only letters", id="newline"),
+    pytest.param("pbs_a?x=1", InvalidArgumentError, "only letters", id="query"),
+]
+
+
+@pytest.mark.parametrize(("value", "error", "says"), BAD_IDS)
+def test_bad_session_ids_are_refused_with_the_rule(value: object, error: type, says: str) -> None:
+    with pytest.raises(error, match=says):
+        validate_session_id(value)
+
+
+@pytest.mark.parametrize("value", ["pbs_1", "pbs_123456", "pbs_AbC-9_x", "pbs_" + "a" * 124])
+def test_good_session_ids_pass(value: str) -> None:
+    assert validate_session_id(value) == value
+
+
+def test_long_ids_are_not_echoed_whole() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        validate_session_id("xyz" + "a" * 5000)
+    assert len(str(info.value)) < 200
+
+
+# -- deadline -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [-1, 0, math.nan, math.inf, -math.inf])
+def test_deadline_rejects_non_positive_and_non_finite(seconds: float) -> None:
+    with pytest.raises(InvalidArgumentError):
+        Deadline(seconds)
+
+
+@pytest.mark.parametrize("seconds", ["5", None, True, [1]])
+def test_deadline_rejects_wrong_types(seconds: object) -> None:
+    with pytest.raises(InvalidArgumentTypeError):
+        Deadline(seconds)  # type: ignore[arg-type]
+
+
+def test_deadline_counts_down_and_expires() -> None:
+    clock = FakeClock()
+    deadline = Deadline(5.0, clock=clock)
+    clock.now += 2
+    assert deadline.remaining() == pytest.approx(3.0)
+    assert deadline.elapsed() == pytest.approx(2.0)
+    clock.now += 10
+    assert deadline.remaining() == 0.0 and deadline.expired
+
+
+# -- readiness ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "state", "missing"),
+    [
+        ("created", {}, Readiness.WAITING, ("status", "browser_address", "started_at")),
+        ("retry", {}, Readiness.WAITING, ("status", "browser_address", "started_at")),
+        ("provisioning-v2", {}, Readiness.WAITING, ("status", "browser_address", "started_at")),
+        (None, {}, Readiness.WAITING, ("status", "browser_address", "started_at")),
+        # an address alone proves nothing: the cloud issues it before any browser exists
+        ("created", {"browser_address": "wss://x/y"}, Readiness.WAITING, ("status", "started_at")),
+        ("running", {"started_at": NOW}, Readiness.WAITING, ("browser_address",)),
+        ("running", {"browser_address": "ws://h/x"}, Readiness.WAITING, ("started_at",)),
+        ("running", READY, Readiness.READY, ()),
+        ("completed", READY, Readiness.ENDED, ("status",)),
+        ("failed", {}, Readiness.ENDED, None),
+        ("timeout", {}, Readiness.ENDED, None),
+    ],
+)
+def test_readiness_needs_running_address_and_start(
+    status: str | None, fields: dict[str, str], state: Readiness, missing: tuple[str, ...] | None
+) -> None:
+    session = make(status, **fields)
+    assert readiness(session) is state
+    if missing is not None:
+        assert missing_for_ready(session) == missing
+    assert session.is_ready is (state is Readiness.READY)
+    assert session.is_final is (state is Readiness.ENDED)
+
+
+# -- poll schedule --------------------------------------------------------------------------
+
+
+def gets_for(wait: float, rng: random.Random) -> int:
+    """GETs a waiter makes over ``wait`` seconds (simulated clock; the first at t=0)."""
+    clock = FakeClock()
+    deadline = Deadline(wait, clock=clock)
+    waiter = Waiter("pbs_1", deadline, rng=rng)
+    gets = 0
+    while True:
+        gets += 1
+        try:
+            step = waiter.observe(make("created"))
+        except SessionNotReadyError:
+            return gets
+        assert isinstance(step, PollAgain)
+        clock.now += step.sleep
+
+
+@pytest.mark.parametrize(("wait", "budget"), [(20.0, 25), (60.0, 60)])
+def test_poll_schedule_stays_within_its_get_budget(wait: float, budget: int) -> None:
+    rng = random.Random(7)
+    counts = [gets_for(wait, rng) for _ in range(50)]
+    assert max(counts) <= budget, counts
+
+
+def test_poll_schedule_starts_fast_and_is_capped() -> None:
+    assert poll_delay(0.0, jitter=0.0) == pytest.approx(0.15)
+    assert poll_delay(2.5, jitter=0.0) < 0.6  # a session ready after 2-3 s is seen quickly
+    assert poll_delay(3600.0, jitter=0.3) <= MAX_POLL_DELAY
+    rng = random.Random(1)
+    delays = {round(poll_delay(5.0, rng=rng), 4) for _ in range(20)}
+    assert len(delays) > 1, "jitter spreads the polls of many waiters"
+
+
+def test_last_poll_lands_on_the_deadline_not_before() -> None:
+    assert sleep_before_next_poll(2.0, 0.3) == pytest.approx(0.3)
+    assert sleep_before_next_poll(0.1, 5.0) == pytest.approx(0.1)
+    assert sleep_before_next_poll(1.0, 0.0) is None
+
+
+def test_waiter_polls_once_more_at_the_deadline_then_names_what_is_missing() -> None:
+    clock = FakeClock()
+    waiter = Waiter("pbs_1", Deadline(1.0, clock=clock))
+    seen = 0
+    with pytest.raises(SessionNotReadyError) as info:
+        while True:
+            step = waiter.observe(make("running", started_at=NOW))
+            seen += 1
+            assert isinstance(step, PollAgain)
+            clock.now += step.sleep
+    assert clock.now == pytest.approx(1001.0), "the final poll happened at the deadline"
+    assert info.value.missing == ("browser_address",)
+    assert "never set a browser_address" in str(info.value)
+    assert info.value.session is not None and info.value.session.status == "running"
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_waiter_fails_fast_on_a_final_status_and_keeps_the_session() -> None:
+    waiter = Waiter("pbs_1", Deadline(60.0))
+    assert isinstance(waiter.observe(make("created")), PollAgain)
+    with pytest.raises(SessionEndedError, match="failed") as info:
+        waiter.observe(make("failed"))
+    assert info.value.session is not None and info.value.session.status == "failed"
+    assert info.value.session_id == "pbs_1"
+
+
+def test_waiter_reports_each_status_change_once() -> None:
+    changes: list[str | None] = []
+    waiter = Waiter("pbs_1", Deadline(60.0), on_status=lambda s: changes.append(s.status))
+    for status in ["created", "created", "retry", "retry", "created"]:
+        waiter.observe(make(status))
+    ready = waiter.observe(make("running", **READY))
+    assert isinstance(ready, BrowserSessionResponse)
+    assert changes == ["created", "retry", "created", "running"]
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+def api_error(status: int) -> APIError:
+    return APIError("x", status_code=status)
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_transient_statuses_are_retried_for_idempotent_calls(status: int) -> None:
+    assert is_retryable_api_error(api_error(status))
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501])
+def test_client_errors_are_not_retried(status: int) -> None:
+    assert not is_retryable_api_error(api_error(status))
+    assert not is_retryable_create_error(api_error(status))
+
+
+def test_transport_failures_are_retried_for_idempotent_calls() -> None:
+    request = httpx.Request("GET", "http://x")
+    for exc in (
+        httpx.ConnectError("refused", request=request),
+        httpx.ReadTimeout("slow", request=request),
+        httpx.RemoteProtocolError("reset", request=request),
+    ):
+        assert is_retryable_api_error(exc)
+    assert not is_retryable_api_error(ValueError("bug"))
+
+
+def test_create_is_retried_only_when_nothing_can_have_been_created() -> None:
+    request = httpx.Request("POST", "http://x")
+    assert is_retryable_create_error(httpx.ConnectError("refused", request=request))
+    assert is_retryable_create_error(httpx.ConnectTimeout("no route", request=request))
+    assert is_retryable_create_error(api_error(429))
+    # sent, maybe processed: retrying could make a second session
+    assert not is_retryable_create_error(httpx.ReadTimeout("slow", request=request))
+    assert not is_retryable_create_error(httpx.RemoteProtocolError("reset", request=request))
+    for status in (500, 502, 503, 504):
+        assert not is_retryable_create_error(api_error(status))
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("3", 3.0), ("0", 0.0), ("2.5", 2.5), ("600", 60.0), ("-4", 0.0), ("soon", None), (None, None)],
+)
+def test_retry_after_seconds_are_read_and_capped(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_http_date_is_read() -> None:
+    now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+    later = (now + timedelta(seconds=7)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert parse_retry_after(later, now=now) == pytest.approx(7.0)
+
+
+def test_retry_delay_honours_retry_after_but_never_passes_the_deadline() -> None:
+    rng = random.Random(3)
+    assert retry_delay(1, retry_after=4.0, remaining=30.0, rng=rng) == pytest.approx(4.0)
+    assert retry_delay(1, retry_after=40.0, remaining=2.0, rng=rng) == pytest.approx(2.0)
+    delays = [retry_delay(n, retry_after=None, remaining=100.0, rng=rng) for n in range(1, 12)]
+    assert delays[0] <= 0.2 and max(delays) <= 5.0
+    assert delays[5] > delays[0], "backs off"
+
+
+def test_request_timeout_fits_the_deadline_and_allows_slow_gets() -> None:
+    roomy = request_timeout(600.0)
+    assert roomy.read is not None and roomy.read >= 60.0, "Skyvern's slow GETs take ~1 min"
+    tight = request_timeout(3.0)
+    assert tight.read == pytest.approx(3.0) and tight.connect == pytest.approx(3.0)
+    last = request_timeout(0.0)
+    assert last.read is not None and 0 < last.read <= 0.5, "the final poll is still a request"
+
+
+def test_connect_attempts_are_well_under_the_deadline() -> None:
+    assert connect_attempt_timeout(1, 120.0) == pytest.approx(5.0)
+    assert connect_attempt_timeout(2, 120.0) == pytest.approx(10.0)
+    assert connect_attempt_timeout(9, 120.0) == pytest.approx(20.0)
+    assert connect_attempt_timeout(1, 1.5) == pytest.approx(1.5)
+    assert connect_attempt_timeout(3, 0.0) == 0.0
+
+
+# -- CDP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("connect ECONNREFUSED 127.0.0.1:9222", CDPFailure.RETRY),
+        ("socket hang up", CDPFailure.RETRY),
+        ("Timeout 5000ms exceeded.", CDPFailure.RETRY),
+        ("WebSocket was closed before the connection was established", CDPFailure.RETRY),
+        ("Unexpected server response: 502", CDPFailure.RETRY),
+        ("WebSocket closed: 4410 session closed", CDPFailure.SESSION_CLOSED),
+        ("Unexpected server response: 401", CDPFailure.REJECTED),
+        ("Unexpected server response: 403", CDPFailure.REJECTED),
+    ],
+)
+def test_cdp_failures_are_classified(message: str, kind: CDPFailure) -> None:
+    assert classify_cdp_failure(message) is kind
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("sessions.skyvern.com", "api.skyvern.com", True),
+        ("api.skyvern.com", "api.skyvern.com", True),
+        ("skyvern.com.evil.io", "api.skyvern.com", False),
+        ("evilskyvern.com", "api.skyvern.com", False),
+        ("a.example.co.uk", "b.example.co.uk", True),
+        ("a.example.co.uk", "b.other.co.uk", False),
+        ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.2", "127.0.0.1", False),
+        ("localhost", "intranet", False),
+    ],
+)
+def test_same_site(a: str, b: str, same: bool) -> None:
+    assert same_site(a, b) is same
+
+
+def settings(base_url: str = "https://api.skyvern.com", **kw: object) -> object:
+    return resolve_settings(api_key="sk-test-KEY", base_url=base_url, **kw)  # type: ignore[arg-type]
+
+
+def test_cdp_target_strips_the_fragment_and_keeps_the_query() -> None:
+    target = cdp_target("wss://sessions.skyvern.com/pbs_1/devtools?token=t0k#frag", settings())
+    assert target.endpoint == "wss://sessions.skyvern.com/pbs_1/devtools?token=t0k"
+    assert target.headers == {"x-api-key": "sk-test-KEY"} and target.sends_key
+    assert "t0k" not in repr(target) and "sk-test-KEY" not in repr(target)
+
+
+@pytest.mark.parametrize(
+    ("address", "trusted", "sends"),
+    [
+        ("wss://api.skyvern.com/cdp", (), True),
+        ("wss://sessions.skyvern.com/cdp", (), True),
+        ("wss://browser.other-cloud.net/cdp", (), False),
+        ("wss://browser.other-cloud.net/cdp", ("browser.other-cloud.net",), True),
+        ("wss://skyvern.com.attacker.io/cdp", (), False),
+    ],
+)
+def test_the_key_goes_only_to_trusted_hosts(
+    address: str, trusted: tuple[str, ...], sends: bool
+) -> None:
+    target = cdp_target(address, settings(trusted_hosts=trusted))  # type: ignore[arg-type]
+    assert target.sends_key is sends
+    assert ("x-api-key" in target.headers) is sends
+
+
+def test_loopback_api_sends_the_key_to_its_own_host_only() -> None:
+    local = settings("http://127.0.0.1:8000")
+    assert cdp_target("ws://127.0.0.1:9222/devtools/browser/x", local).sends_key  # type: ignore[arg-type]
+    assert not cdp_target("ws://127.0.0.2:9222/devtools/browser/x", local).sends_key  # type: ignore[arg-type]
+
+
+def test_the_key_is_not_sent_over_plain_ws_to_a_remote_host() -> None:
+    with pytest.raises(InsecureTransportError, match="plain ws://"):
+        cdp_target("ws://sessions.skyvern.com/cdp", settings())  # type: ignore[arg-type]
+    opted_in = settings(allow_insecure_http=True)
+    assert cdp_target("ws://sessions.skyvern.com/cdp", opted_in).sends_key  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("address", ["", "not a url", "file:///etc/passwd", "ftp://h/x"])
+def test_unusable_addresses_are_refused(address: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        cdp_target(address, settings())  # type: ignore[arg-type]
