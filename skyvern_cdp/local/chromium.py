@@ -174,7 +174,8 @@ class ChromiumProcess:
         process-group id is its pid), so a watchdog can learn what to clean up.
         """
         exe = executable or find_chromium()
-        root = Path(tempfile.mkdtemp(prefix=root_prefix, dir="/tmp" if os.path.isdir("/tmp") else None))
+        tmp = "/tmp" if os.path.isdir("/tmp") else None
+        root = Path(tempfile.mkdtemp(prefix=root_prefix, dir=tmp))
         for sub in ("profile", "tmp", "downloads"):
             (root / sub).mkdir()
         _write_preferences(root / "profile", download_dir or root / "downloads")
@@ -249,10 +250,8 @@ def _kill_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     if pgid is not None and process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
     if pgid is not None:
         # Renderers and helpers that outlived the main process go too.
         with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,398 @@
+"""The local backend's HTTP API: Skyvern's browser-session routes under ``/v1``, and a live view.
+
+>>> from skyvern_cdp.local.app import create_app
+>>> app = create_app(api_key="sk-local")  # doctest: +SKIP
+>>> app.state.manager = manager           # a SessionManager running on the server's loop
+
+Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the server has a key):
+
+=====================================  ===================================================
+``POST /v1/browser_sessions``           create; answers ``created`` at once (429 past the cap)
+``GET  /v1/browser_sessions``           the live sessions
+``GET  /v1/browser_sessions/{id}``      one session (404 for an unknown or malformed id)
+``POST /v1/browser_sessions/{id}/close``   stop it; 200 every time
+``POST /v1/browser_sessions/{id}/extend``  ``{"additional_minutes": N}``
+``GET  /sessions/{id}``                 the ``app_url`` page (live view)
+``GET  /sessions/{id}/files/{name}``    a downloaded file
+=====================================  ===================================================
+
+The pages under ``/sessions/`` need no key: a person opens them in a browser, and the
+session id in their URL is unguessable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, FastAPI, Header, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from skyvern_cdp.local.downloads import safe_child
+from skyvern_cdp.local.liveview import render_page
+from skyvern_cdp.local.manager import NotRunningError, SessionManager
+from skyvern_cdp.local.registry import (
+    CapacityError,
+    SessionRecord,
+    grant_timeout,
+    is_session_id,
+)
+
+__all__ = ["RETRY_AFTER_SECONDS", "create_app", "spec_document"]
+
+logger = logging.getLogger("skyvern_cdp.local.app")
+
+#: What a 429 tells the client to wait before creating again.
+RETRY_AFTER_SECONDS = 2
+
+_SESSION_PATH = "/v1/browser_sessions/{browser_session_id}"
+#: Component schemas taken verbatim from the spec document.
+_SPEC_SCHEMAS = (
+    "BrowserSessionResponse",
+    "FileInfo",
+    "Extensions",
+    "PersistentBrowserType",
+    "HTTPValidationError",
+    "ValidationError",
+)
+
+
+@cache
+def spec_document() -> dict[str, Any]:
+    """Skyvern's OpenAPI description of the GET route (``../shared/spec``), shipped as JSON."""
+    data: dict[str, Any] = json.loads(
+        Path(__file__).with_name("skyvern_openapi.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+class CreateBrowserSessionRequest(BaseModel):
+    """Body of ``POST /v1/browser_sessions``; every field is optional, unknown ones ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str | None = Field(default=None, description="The page the browser opens first")
+    timeout: int | None = Field(
+        default=60,
+        ge=5,
+        description="Lifetime in minutes after the session starts; above 240 it is capped",
+    )
+    proxy_location: Any = Field(default=None, description="Accepted and ignored locally")
+    proxy_session_id: str | None = Field(default=None, description="Accepted and ignored")
+    extensions: list[Literal["ad-blocker", "captcha-solver"]] | None = None
+    browser_type: Literal["msedge", "chrome", "stealth-chromium"] | None = None
+    browser_profile_id: str | None = Field(default=None, pattern=r"^bp_")
+    generate_browser_profile: bool | None = False
+    needs_live_view: bool | None = False
+
+    @field_validator("url")
+    @classmethod
+    def _normalize_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            return None
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError("url must not contain control characters")
+        scheme, sep, _ = value.partition(":")
+        if not (sep and scheme[:1].isalpha() and scheme.replace("+", "").replace("-", "").replace(
+            ".", ""
+        ).isalnum()):
+            value = "https://" + value  # as Skyvern does for a bare host
+        return value
+
+
+class ExtendBrowserSessionRequest(BaseModel):
+    """Body of ``POST /v1/browser_sessions/{id}/extend``."""
+
+    additional_minutes: int = Field(ge=1, description="Minutes to add (360 in total at most)")
+
+
+def _not_found(session_id: str) -> JSONResponse:
+    shown = session_id if len(session_id) <= 200 else session_id[:200] + "…"
+    return JSONResponse({"detail": f"Browser session {shown} not found"}, status_code=404)
+
+
+class _APIKeyMiddleware:
+    """403 for ``/v1`` requests without the server's key, before anything else runs."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            if path == "/v1" or path.startswith("/v1/"):
+                given = next((v for k, v in scope.get("headers", []) if k == b"x-api-key"), None)
+                if given is None:
+                    detail = "Invalid credentials"
+                elif not hmac.compare_digest(given, self.key):
+                    detail = "Could not validate credentials"
+                else:
+                    detail = None
+                if detail is not None:
+                    response = JSONResponse({"detail": detail}, status_code=403)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _session_schema_response(description: str) -> dict[int | str, dict[str, Any]]:
+    ref = {"$ref": "#/components/schemas/BrowserSessionResponse"}
+    return {200: {"description": description, "content": {"application/json": {"schema": ref}}}}
+
+
+def create_app(*, api_key: str | None = None) -> FastAPI:
+    """The ASGI app. Set ``app.state.manager`` to a running :class:`SessionManager`."""
+    app = FastAPI(
+        title="Skyvern API (skyvern-cdp local backend)",
+        description="Skyvern's browser-session API over local Chromium processes.",
+        version="1.0.0",
+    )
+    if api_key:
+        app.add_middleware(_APIKeyMiddleware, api_key=api_key)
+
+    def manager_of(request: Request) -> SessionManager:
+        manager: SessionManager = request.app.state.manager
+        return manager
+
+    def base_of(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    async def wire(request: Request, rec: SessionRecord) -> dict[str, Any]:
+        base = base_of(request)
+        sid = rec.browser_session_id
+        files = await asyncio.to_thread(
+            manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files"
+        )
+        return rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
+
+    api_key_header = Annotated[
+        str | None,
+        Header(
+            alias="x-api-key",
+            description="Skyvern API key; required when the server was started with one",
+        ),
+    ]
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error serving %s %s", request.method, request.url.path)
+        return JSONResponse({"error": f"Unexpected error: {type(exc).__name__}"}, status_code=500)
+
+    @app.post(
+        "/v1/browser_sessions",
+        tags=["Browser Sessions"],
+        summary="Create a session",
+        response_model=None,
+        responses={
+            **_session_schema_response("The session, created (it runs shortly after)"),
+            429: {"description": "Too many live sessions; retry after Retry-After seconds"},
+        },
+    )
+    async def create_browser_session(
+        request: Request,
+        x_api_key: api_key_header = None,
+        body: Annotated[CreateBrowserSessionRequest | None, Body()] = None,
+    ) -> Response:
+        body = body or CreateBrowserSessionRequest()
+        manager = manager_of(request)
+        _, warning = grant_timeout(body.timeout)
+        try:
+            rec = manager.create(
+                timeout=body.timeout,
+                url=body.url,
+                extensions=list(body.extensions) if body.extensions is not None else None,
+                browser_type=body.browser_type,
+                browser_profile_id=body.browser_profile_id,
+                generate_browser_profile=bool(body.generate_browser_profile),
+            )
+        except CapacityError as exc:
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=429,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        except RuntimeError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=503)
+        data = await wire(request, rec)
+        data["warning"] = warning
+        return JSONResponse(data)
+
+    @app.get(
+        "/v1/browser_sessions",
+        tags=["Browser Sessions"],
+        summary="List the live sessions",
+        response_model=None,
+        responses={
+            200: {
+                "description": "The organization's live sessions",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/BrowserSessionResponse"},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def get_browser_sessions(request: Request, x_api_key: api_key_header = None) -> Response:
+        live = manager_of(request).registry.live()
+        return JSONResponse([await wire(request, rec) for rec in live])
+
+    @app.get(
+        _SESSION_PATH,
+        tags=["Browser Sessions"],
+        summary="Get a session",
+        response_model=None,
+        responses={
+            **_session_schema_response("Successfully retrieved browser session details"),
+            403: {"description": "Unauthorized - Invalid or missing authentication"},
+            404: {"description": "Browser session not found"},
+        },
+    )
+    async def get_browser_session(
+        request: Request, browser_session_id: str, x_api_key: api_key_header = None
+    ) -> Response:
+        rec = manager_of(request).get(browser_session_id) if is_session_id(
+            browser_session_id
+        ) else None
+        if rec is None:
+            return _not_found(browser_session_id)
+        rec.get_count += 1
+        return JSONResponse(await wire(request, rec))
+
+    @app.post(
+        _SESSION_PATH + "/close",
+        tags=["Browser Sessions"],
+        summary="Close a session",
+        response_model=None,
+        responses={200: {"description": '{"message": "Browser session closed"}'}},
+    )
+    async def close_browser_session(
+        request: Request, browser_session_id: str, x_api_key: api_key_header = None
+    ) -> Response:
+        manager = manager_of(request)
+        if not is_session_id(browser_session_id) or manager.get(browser_session_id) is None:
+            return _not_found(browser_session_id)
+        await manager.close(browser_session_id)
+        return JSONResponse({"message": "Browser session closed"})
+
+    @app.post(
+        _SESSION_PATH + "/extend",
+        tags=["Browser Sessions"],
+        summary="Extend a session's lifetime",
+        response_model=None,
+        responses={
+            **_session_schema_response("The session with its new timeout"),
+            409: {"description": "The session has ended"},
+        },
+    )
+    async def extend_browser_session(
+        request: Request,
+        browser_session_id: str,
+        body: ExtendBrowserSessionRequest,
+        x_api_key: api_key_header = None,
+    ) -> Response:
+        manager = manager_of(request)
+        rec = manager.get(browser_session_id) if is_session_id(browser_session_id) else None
+        if rec is None:
+            return _not_found(browser_session_id)
+        if not rec.is_live:
+            return JSONResponse(
+                {
+                    "detail": f"Browser session {browser_session_id} is {rec.status}; only a"
+                    " live session can be extended"
+                },
+                status_code=409,
+            )
+        warning = manager.extend(browser_session_id, body.additional_minutes)
+        data = await wire(request, rec)
+        data["warning"] = warning
+        return JSONResponse(data)
+
+    # ---- pages for people: live view and downloaded files ----------------------------
+
+    async def info_of(request: Request, session_id: str) -> dict[str, Any] | None:
+        rec = manager_of(request).get(session_id) if is_session_id(session_id) else None
+        if rec is None:
+            return None
+        data = await wire(request, rec)
+        data["browser_address"] = rec.redacted_address()
+        return data
+
+    @app.get("/sessions/{browser_session_id}", include_in_schema=False)
+    async def session_page(request: Request, browser_session_id: str) -> Response:
+        info = await info_of(request, browser_session_id)
+        if info is None:
+            return _not_found(browser_session_id)
+        return HTMLResponse(render_page(info), headers={"Cache-Control": "no-store"})
+
+    @app.get("/sessions/{browser_session_id}/info", include_in_schema=False)
+    async def session_info(request: Request, browser_session_id: str) -> Response:
+        info = await info_of(request, browser_session_id)
+        if info is None:
+            return _not_found(browser_session_id)
+        return JSONResponse(info, headers={"Cache-Control": "no-store"})
+
+    @app.get("/sessions/{browser_session_id}/screenshot", include_in_schema=False)
+    async def session_screenshot(request: Request, browser_session_id: str) -> Response:
+        manager = manager_of(request)
+        if not is_session_id(browser_session_id) or manager.get(browser_session_id) is None:
+            return _not_found(browser_session_id)
+        try:
+            data = await manager.screenshot(browser_session_id)
+        except NotRunningError as exc:
+            return JSONResponse({"detail": f"no live view: {exc}"}, status_code=409)
+        except Exception as exc:
+            logger.warning("screenshot of %s failed: %s", browser_session_id, exc)
+            return JSONResponse(
+                {"detail": "the screenshot failed; retry"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/sessions/{browser_session_id}/files/{filename}", include_in_schema=False)
+    async def session_file(request: Request, browser_session_id: str, filename: str) -> Response:
+        rec = manager_of(request).get(browser_session_id) if is_session_id(
+            browser_session_id
+        ) else None
+        path = safe_child(rec.download_dir, filename) if rec and rec.download_dir else None
+        if path is None:
+            return JSONResponse({"detail": "File not found"}, status_code=404)
+        return FileResponse(path, filename=filename)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            spec = spec_document()
+            doc["servers"] = spec.get("servers", [])
+            doc["paths"][_SESSION_PATH]["get"] = json.loads(
+                json.dumps(spec["paths"][_SESSION_PATH]["get"])
+            )
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for name in _SPEC_SCHEMAS:
+                schemas[name] = json.loads(json.dumps(spec["components"]["schemas"][name]))
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,162 @@
+"""Clean up after a backend whose process died: kill its Chromiums, remove its directories.
+
+>>> from skyvern_cdp.local.watchdog import Watchdog
+>>> dog = Watchdog.start()            # doctest: +SKIP
+>>> dog.add_dir("/tmp/scdp-abc")      # doctest: +SKIP
+>>> dog.add_group(12345)              # a Chromium started with start_new_session=True
+>>> dog.forget_group(12345)           # it was stopped normally
+>>> dog.stop()                        # the backend shut down: the watchdog exits
+
+The watchdog is a small separate process (this file, run by path with only the standard
+library, so it starts fast). It reads one JSON object per line on stdin from its parent.
+When stdin reaches end of file, whether because the parent closed it or because the parent
+died (even by SIGKILL), it SIGKILLs every process group it still knows and removes every
+directory it still knows, then exits. It ignores SIGINT (a Ctrl-C in the terminal is the
+parent's to handle) and treats SIGTERM like end of file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["Watchdog", "main"]
+
+
+class Watchdog:
+    """The parent's handle on a watchdog process. Thread-safe; every method is idempotent."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls) -> Watchdog:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+            close_fds=True,
+        )
+        return cls(process)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _send(self, op: str, value: object) -> None:
+        line = (json.dumps({"op": op, "value": value}) + "\n").encode()
+        with self._lock:
+            stdin = self._process.stdin
+            if stdin is None or stdin.closed:
+                return
+            try:
+                stdin.write(line)
+                stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+
+    def add_dir(self, path: str | os.PathLike[str]) -> None:
+        self._send("add_dir", os.fspath(path))
+
+    def forget_dir(self, path: str | os.PathLike[str]) -> None:
+        self._send("forget_dir", os.fspath(path))
+
+    def add_group(self, pgid: int) -> None:
+        self._send("add_group", int(pgid))
+
+    def forget_group(self, pgid: int) -> None:
+        self._send("forget_group", int(pgid))
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the pipe (the watchdog cleans what it still knows and exits) and reap it."""
+        with self._lock:
+            stdin = self._process.stdin
+            if stdin is not None and not stdin.closed:
+                with contextlib.suppress(OSError):
+                    stdin.close()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+# ---- the watchdog process itself: standard library only ------------------------------------
+
+
+def _kill_groups(groups: set[int]) -> None:
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    for pgid in groups:
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.01)
+
+
+def _remove_dirs(dirs: set[str]) -> None:
+    for path in dirs:
+        # A process that was just killed may still be flushing into it: retry briefly.
+        for _ in range(50):
+            shutil.rmtree(path, ignore_errors=True)
+            if not Path(path).exists():
+                break
+            time.sleep(0.02)
+
+
+def _serve(stream: IO[bytes], groups: set[int], dirs: set[str]) -> None:
+    for raw in stream:
+        try:
+            message: Any = json.loads(raw)
+            op, value = message["op"], message["value"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if op == "add_group" and isinstance(value, int) and value > 1:
+            groups.add(value)
+        elif op == "forget_group":
+            groups.discard(value)
+        elif op == "add_dir" and isinstance(value, str) and value.startswith("/"):
+            dirs.add(value)
+        elif op == "forget_dir":
+            dirs.discard(value)
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def on_term(signum: int, frame: object) -> None:
+        # End the read loop as end of file would, so the clean-up below runs.
+        raise EOFError
+
+    signal.signal(signal.SIGTERM, on_term)
+    groups: set[int] = set()
+    dirs: set[str] = set()
+    with contextlib.suppress(EOFError):
+        _serve(sys.stdin.buffer, groups, dirs)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _kill_groups(groups)
+    _remove_dirs(dirs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
