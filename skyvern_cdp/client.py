@@ -8,7 +8,8 @@
 ...     print(session.status)
 running
 
-One keep-alive connection is reused for every call. Idempotent calls (get, list, close,
+One keep-alive connection is reused for every call. A read that takes longer than
+``read_timeout`` (65 s by default: Skyvern's slow GETs take about a minute) is retried. Idempotent calls (get, list, close,
 extend) are retried on connection failures, timeouts and 429/500/502/503/504 with
 exponential backoff and jitter, honouring ``Retry-After`` (up to 60 s), and never past the
 caller's ``timeout``. Every ``timeout`` is an overall deadline in seconds.
@@ -40,6 +41,7 @@ from skyvern_cdp.models import (
     PersistentBrowserType,
 )
 from skyvern_cdp.policy import (
+    READ_TIMEOUT,
     Deadline,
     PollAgain,
     Waiter,
@@ -118,7 +120,9 @@ class _ClientBase:
         base_url: str | None,
         trusted_hosts: Iterable[str] | None,
         allow_insecure_http: bool,
+        read_timeout: float,
     ) -> None:
+        self.read_timeout = validate_timeout(read_timeout, "read_timeout")
         self.settings = resolve_settings(
             api_key=api_key,
             base_url=base_url,
@@ -251,9 +255,10 @@ class SkyvernClient(_ClientBase):
         *,
         trusted_hosts: Iterable[str] | None = None,
         allow_insecure_http: bool = False,
+        read_timeout: float = READ_TIMEOUT,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._setup(api_key, base_url, trusted_hosts, allow_insecure_http)
+        self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(**self._client_kwargs())
 
@@ -280,7 +285,7 @@ class SkyvernClient(_ClientBase):
                     request.method,
                     request.path,
                     json=request.json,
-                    timeout=request_timeout(deadline.remaining()),
+                    timeout=request_timeout(deadline.remaining(), self.read_timeout),
                 )
                 self._check(request, response)
         return response
@@ -382,9 +387,10 @@ class AsyncSkyvernClient(_ClientBase):
         *,
         trusted_hosts: Iterable[str] | None = None,
         allow_insecure_http: bool = False,
+        read_timeout: float = READ_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._setup(api_key, base_url, trusted_hosts, allow_insecure_http)
+        self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(**self._client_kwargs())
 
@@ -411,7 +417,7 @@ class AsyncSkyvernClient(_ClientBase):
                     request.method,
                     request.path,
                     json=request.json,
-                    timeout=request_timeout(deadline.remaining()),
+                    timeout=request_timeout(deadline.remaining(), self.read_timeout),
                 )
                 self._check(request, response)
         return response

@@ -98,6 +98,11 @@ class PersistentBrowserType(str, enum.Enum):
         return self.value
 
 
+#: A known enum value becomes the enum; any other string is kept as it is.
+KnownExtension = Annotated[Extensions | str, Field(union_mode="left_to_right")]
+KnownBrowserType = Annotated[PersistentBrowserType | str, Field(union_mode="left_to_right")]
+
+
 class _WireModel(BaseModel):
     """A response shape: keeps unknown fields, never rejects a newer server."""
 
@@ -130,8 +135,8 @@ class BrowserSessionResponse(_WireModel):
     timeout: int | None = None
     browser_address: str | None = None
     app_url: str | None = None
-    extensions: list[Extensions | str] | None = None
-    browser_type: PersistentBrowserType | str | None = None
+    extensions: list[KnownExtension] | None = None
+    browser_type: KnownBrowserType | None = None
     browser_profile_id: str | None = None
     generate_browser_profile: bool = False
     vnc_streaming_supported: bool = False

@@ -244,12 +244,16 @@ _RETRYABLE_TRANSPORT = (httpx.TransportError,)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
 
 
-def request_timeout(remaining: float) -> httpx.Timeout:
-    """The timeouts of one request, always inside what is left of the caller's deadline."""
+def request_timeout(remaining: float, read_timeout: float = READ_TIMEOUT) -> httpx.Timeout:
+    """The timeouts of one request, always inside what is left of the caller's deadline.
+
+    A read that takes longer than ``read_timeout`` is abandoned and retried while the
+    deadline allows.
+    """
     budget = max(MIN_REQUEST_TIMEOUT, remaining)
     return httpx.Timeout(
         connect=min(CONNECT_TIMEOUT, budget),
-        read=min(READ_TIMEOUT, budget),
+        read=min(read_timeout, budget),
         write=min(CONNECT_TIMEOUT, budget),
         pool=min(CONNECT_TIMEOUT, budget),
     )

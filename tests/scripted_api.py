@@ -58,6 +58,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     at: float
+    client: tuple[str, int]
 
 
 class ScriptedAPI:
@@ -84,6 +85,7 @@ class ScriptedAPI:
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
                     time.monotonic(),
+                    self.client_address[:2],
                 )
                 reply = api._next(seen)
                 if reply.delay:
@@ -113,7 +115,9 @@ class ScriptedAPI:
 
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
