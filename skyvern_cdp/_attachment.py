@@ -72,10 +72,14 @@ class AttachOptions:
         )
 
 
-def dial_target(session: BrowserSessionResponse, settings: Settings, options: AttachOptions) -> CDPTarget:
+def dial_target(
+    session: BrowserSessionResponse, settings: Settings, options: AttachOptions
+) -> CDPTarget:
     """Where to dial for this session, logging (without secrets) whether the key goes along."""
     assert session.browser_address is not None
-    target = cdp_target(session.browser_address, settings, options.playwright_options.get("headers"))
+    target = cdp_target(
+        session.browser_address, settings, options.playwright_options.get("headers")
+    )
     if settings.api_key and not target.sends_key:
         logger.warning(
             "not sending the API key to %s: its host is not the API's (%s) nor in trusted_hosts",
@@ -85,7 +89,9 @@ def dial_target(session: BrowserSessionResponse, settings: Settings, options: At
     return target
 
 
-def connect_kwargs(target: CDPTarget, options: AttachOptions, attempt_timeout: float) -> dict[str, Any]:
+def connect_kwargs(
+    target: CDPTarget, options: AttachOptions, attempt_timeout: float
+) -> dict[str, Any]:
     kwargs = {k: v for k, v in options.playwright_options.items() if k != "headers"}
     kwargs["headers"] = dict(target.headers)
     kwargs["timeout"] = attempt_timeout * 1000.0

@@ -9,7 +9,7 @@
 used with ``async with``, or iterated to reattach while the session lives::
 
     async for browser in connect(id):  # doctest: +SKIP
-        ...  # use it; when it disconnects, the loop attaches again, and stops once the session ended
+        ...  # when it disconnects, the loop attaches again; it stops once the session ended
 
 ``launch(...)`` creates a session first and closes it again when the Browser is closed.
 
@@ -113,7 +113,9 @@ class _SharedDriver:
     @property
     def running(self) -> bool:
         task = self._task
-        return task is not None and task.done() and not task.cancelled() and task.exception() is None
+        return (
+            task is not None and task.done() and not task.cancelled() and task.exception() is None
+        )
 
     async def release(self) -> None:
         """Drop a reference; the last one stops the driver (shielded from cancellation)."""
@@ -299,7 +301,9 @@ async def _dial(
             attempt, deadline.remaining(), first=options.connect_attempt_timeout
         )
         if budget <= 0:
-            raise shared.connect_timed_out(session, deadline, attempt - 1, last, "connecting over CDP")
+            raise shared.connect_timed_out(
+                session, deadline, attempt - 1, last, "connecting over CDP"
+            )
         kwargs = shared.connect_kwargs(target, options, budget)
         try:
             return await asyncio.wait_for(
@@ -651,7 +655,9 @@ async def _create(
         except BaseException:
             raise asyncio.CancelledError from None
         with contextlib.suppress(Exception):
-            await client.close_browser_session(made.browser_session_id, timeout=options.close_timeout)
+            await client.close_browser_session(
+                made.browser_session_id, timeout=options.close_timeout
+            )
             logger.info("closed session %s after a cancelled launch", made.browser_session_id)
         raise
 
@@ -667,7 +673,9 @@ async def _abandon(
     try:
         if session is not None:
             try:
-                await client.close_browser_session(session.browser_session_id, timeout=close_timeout)
+                await client.close_browser_session(
+                    session.browser_session_id, timeout=close_timeout
+                )
                 logger.info("closed session %s after a failed launch", session.browser_session_id)
             except Exception as exc:
                 logger.warning("could not close session %s: %s", session.browser_session_id, exc)
@@ -693,7 +701,7 @@ def launch(
 ) -> Launch:
     """Create a session, wait until it is ready, attach, and return the ``Browser``.
 
-    >>> async with launch(url="https://example.com", session_timeout_minutes=15) as browser:  # doctest: +SKIP
+    >>> async with launch(session_timeout_minutes=15) as browser:  # doctest: +SKIP
     ...     page = await default_page(browser)
 
     ``timeout`` is the overall deadline in seconds (create + wait + connect);
@@ -717,6 +725,3 @@ def launch(
         playwright_options=playwright_options,
         create_fields=create_fields,
     )
-
-
-

@@ -8,11 +8,12 @@
 ...     print(session.status)
 running
 
-One keep-alive connection is reused for every call. A read that takes longer than
-``read_timeout`` (65 s by default: Skyvern's slow GETs take about a minute) is retried. Idempotent calls (get, list, close,
+One keep-alive connection is reused for every call. Idempotent calls (get, list, close,
 extend) are retried on connection failures, timeouts and 429/500/502/503/504 with
 exponential backoff and jitter, honouring ``Retry-After`` (up to 60 s), and never past the
-caller's ``timeout``. Every ``timeout`` is an overall deadline in seconds.
+caller's ``timeout``. Every ``timeout`` is an overall deadline in seconds. A read that takes
+longer than ``read_timeout`` (65 s by default: Skyvern's slow GETs take about a minute) is
+abandoned and retried.
 """
 
 from __future__ import annotations
@@ -298,7 +299,9 @@ class SkyvernClient(_ClientBase):
         response = self._send(request, self._deadline(timeout))
         return protocol.parse_session(response.status_code, response.content, request)
 
-    def list_browser_sessions(self, *, timeout: float | None = None) -> list[BrowserSessionResponse]:
+    def list_browser_sessions(
+        self, *, timeout: float | None = None
+    ) -> list[BrowserSessionResponse]:
         """``GET /v1/browser_sessions``: the organization's live sessions."""
         response = self._send(self._LIST, self._deadline(timeout))
         return protocol.parse_session_list(response.status_code, response.content, self._LIST)

@@ -138,8 +138,10 @@ class SessionError(SkyvernCDPError):
         session: BrowserSessionResponse | None = None,
     ) -> None:
         super().__init__(message)
-        self.session_id = session_id if session_id is not None else (
-            session.browser_session_id if session is not None else None
+        self.session_id = (
+            session_id
+            if session_id is not None
+            else (session.browser_session_id if session is not None else None)
         )
         self.session = session
 

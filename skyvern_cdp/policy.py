@@ -8,13 +8,15 @@ The async and sync layers only do I/O around these. Each function answers one qu
 >>> readiness(None) is Readiness.WAITING
 True
 
-- Is this session ready, ended, or still coming?          :func:`readiness`, :func:`missing_for_ready`
-- How long until the next poll?                           :func:`poll_delay`, :func:`sleep_before_next_poll`
-- Is this failure worth another try, and after how long?  :func:`is_retryable_api_error`,
+- Is this session ready, ended, or still coming? :func:`readiness`, :func:`missing_for_ready`,
+  and :class:`Waiter` for a whole wait.
+- How long until the next poll? :func:`poll_delay`, :func:`sleep_before_next_poll`
+- Is this failure worth another try, and after how long? :func:`is_retryable_api_error`,
   :func:`is_retryable_create_error`, :func:`retry_delay`, :func:`parse_retry_after`
-- How long may one request or one CDP attempt take?       :func:`request_timeout`, :func:`connect_attempt_timeout`
-- Which address to dial, with which headers?              :func:`cdp_target`
-- What did Playwright's connect failure mean?             :func:`classify_cdp_failure`
+- How long may one request or one CDP attempt take? :func:`request_timeout`,
+  :func:`connect_attempt_timeout`
+- Which address to dial, with which headers? :func:`cdp_target`
+- What did Playwright's connect failure mean? :func:`classify_cdp_failure`
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ class Readiness(enum.Enum):
 
 
 def missing_for_ready(session: BrowserSessionResponse | None) -> tuple[str, ...]:
-    """What the session still lacks to be dialled: ``status``, ``browser_address``, ``started_at``."""
+    """What the session lacks to be dialled: ``status``, ``browser_address``, ``started_at``."""
     if session is None:
         return ("status", "browser_address", "started_at")
     missing = []
@@ -201,7 +203,9 @@ MAX_POLL_DELAY = 2.5
 POLL_JITTER = 0.1
 
 
-def poll_delay(elapsed: float, *, jitter: float | None = None, rng: random.Random | None = None) -> float:
+def poll_delay(
+    elapsed: float, *, jitter: float | None = None, rng: random.Random | None = None
+) -> float:
     """How long to sleep before the next poll, having waited ``elapsed`` seconds so far.
 
     Fast at first (a session that is nearly ready is seen at once), growing linearly with
@@ -322,7 +326,9 @@ CONNECT_ATTEMPT_TIMEOUT = 5.0
 _CONNECT_ATTEMPT_CAP = 20.0
 
 
-def connect_attempt_timeout(attempt: int, remaining: float, first: float = CONNECT_ATTEMPT_TIMEOUT) -> float:
+def connect_attempt_timeout(
+    attempt: int, remaining: float, first: float = CONNECT_ATTEMPT_TIMEOUT
+) -> float:
     """How long CDP attempt number ``attempt`` (1-based) may take: well under the deadline,
     so that a hung first attempt leaves time for a second one."""
     per_attempt = min(_CONNECT_ATTEMPT_CAP, first * 2.0 ** max(0, attempt - 1))

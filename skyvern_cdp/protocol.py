@@ -116,14 +116,14 @@ def error_for_status(
             body=body,
         )
     elif status == 422:
-        issues: list[ValidationError] = []
         try:
-            issues = HTTPValidationError.model_validate(body).detail
+            issues: list[ValidationError] = HTTPValidationError.model_validate(body).detail
         except pydantic.ValidationError:
-            pass
-        summary = "; ".join(
-            f"{'.'.join(str(p) for p in issue.loc)}: {issue.msg}" for issue in issues
-        ) or detail
+            issues = []
+        summary = (
+            "; ".join(f"{'.'.join(str(p) for p in issue.loc)}: {issue.msg}" for issue in issues)
+            or detail
+        )
         error = RequestRejectedError(
             f"{what} was rejected (422): {redact_text(summary, secrets)}",
             status_code=status,
@@ -166,7 +166,9 @@ def parse_session(status: int, content: bytes, request: Request) -> BrowserSessi
         raise _malformed(request, status, body, f"an invalid session ({fields})") from None
 
 
-def parse_session_list(status: int, content: bytes, request: Request) -> list[BrowserSessionResponse]:
+def parse_session_list(
+    status: int, content: bytes, request: Request
+) -> list[BrowserSessionResponse]:
     body = parse_body(content)
     if not isinstance(body, list):
         raise _malformed(request, status, body, "a body that is not a JSON list")

@@ -92,7 +92,9 @@ _driver = _SharedDriver()
 def driver_stats() -> DriverStats:
     """The shared driver of this thread: how often started, and its users."""
     return DriverStats(
-        started=_driver.started, running=_driver.playwright is not None, references=_driver.references
+        started=_driver.started,
+        running=_driver.playwright is not None,
+        references=_driver.references,
     )
 
 
@@ -258,7 +260,9 @@ def _dial(
             attempt, deadline.remaining(), first=options.connect_attempt_timeout
         )
         if budget <= 0:
-            raise shared.connect_timed_out(session, deadline, attempt - 1, last, "connecting over CDP")
+            raise shared.connect_timed_out(
+                session, deadline, attempt - 1, last, "connecting over CDP"
+            )
         kwargs = shared.connect_kwargs(target, options, budget)
         try:
             return playwright.chromium.connect_over_cdp(target.endpoint, **kwargs)
@@ -457,9 +461,13 @@ def launch(
                     http.close_browser_session(
                         session.browser_session_id, timeout=options.close_timeout
                     )
-                    logger.info("closed session %s after a failed launch", session.browser_session_id)
+                    logger.info(
+                        "closed session %s after a failed launch", session.browser_session_id
+                    )
                 except Exception as exc:
-                    logger.warning("could not close session %s: %s", session.browser_session_id, exc)
+                    logger.warning(
+                        "could not close session %s: %s", session.browser_session_id, exc
+                    )
         finally:
             _release(http, owns_client, lease)
         raise

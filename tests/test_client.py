@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from scripted_api import Reply, ScriptedAPI, session
 from skyvern_cdp import (
     APIError,
     AsyncSkyvernClient,
@@ -21,6 +20,8 @@ from skyvern_cdp import (
     SessionNotReadyError,
     SkyvernClient,
 )
+
+from scripted_api import Reply, ScriptedAPI, session
 
 SID = "pbs_client1"
 PATH = f"/v1/browser_sessions/{SID}"
@@ -74,7 +75,15 @@ def test_get_sends_the_key_and_parses_the_session(api: ScriptedAPI, call: Call) 
         (Reply(200, body=b"<html>not json"), APIError, "not a JSON object"),
         (Reply(200, {"browser_session_id": SID}), APIError, "organization_id"),
     ],
-    ids=["403-no-key", "403-wrong-key", "404", "404-empty", "400", "invalid-json", "missing-fields"],
+    ids=[
+        "403-no-key",
+        "403-wrong-key",
+        "404",
+        "404-empty",
+        "400",
+        "invalid-json",
+        "missing-fields",
+    ],
 )
 def test_errors_are_typed_and_say_what_to_do(
     api: ScriptedAPI, call: Call, reply: Reply, error: type[Exception], says: str
@@ -87,7 +96,9 @@ def test_errors_are_typed_and_say_what_to_do(
 
 
 def test_422_detail_is_parsed(api: ScriptedAPI, call: Call) -> None:
-    detail = [{"loc": ["body", "timeout"], "msg": "Input should be >= 5", "type": "greater_than_equal"}]
+    detail = [
+        {"loc": ["body", "timeout"], "msg": "Input should be >= 5", "type": "greater_than_equal"}
+    ]
     api.script("POST", "/v1/browser_sessions", Reply(422, {"detail": detail}))
     with pytest.raises(RequestRejectedError, match="body.timeout: Input should be >= 5") as info:
         call("create_browser_session", session_timeout_minutes=10)
@@ -104,8 +115,12 @@ def test_transient_failures_are_retried(api: ScriptedAPI, call: Call, status: in
 
 
 def test_retry_after_is_honoured(api: ScriptedAPI, call: Call) -> None:
-    api.script("GET", PATH, Reply(429, {"detail": "slow down"}, headers={"Retry-After": "1"}),
-               Reply(200, session(SID)))
+    api.script(
+        "GET",
+        PATH,
+        Reply(429, {"detail": "slow down"}, headers={"Retry-After": "1"}),
+        Reply(200, session(SID)),
+    )
     call("get_browser_session", SID, timeout=10)
     first, second = api.requests
     assert second.at - first.at >= 0.95
@@ -134,16 +149,24 @@ def test_a_read_slower_than_the_read_timeout_is_retried(api: ScriptedAPI) -> Non
 
 
 def test_create_is_not_retried_after_a_server_error(api: ScriptedAPI, call: Call) -> None:
-    api.script("POST", "/v1/browser_sessions", Reply(500, {"error": "Unexpected error: boom"}),
-               Reply(200, session(SID)))
+    api.script(
+        "POST",
+        "/v1/browser_sessions",
+        Reply(500, {"error": "Unexpected error: boom"}),
+        Reply(200, session(SID)),
+    )
     with pytest.raises(APIError, match="Unexpected error: boom"):
         call("create_browser_session", timeout=10)
     assert api.count("POST", "/v1/browser_sessions") == 1, "a retry could create a second session"
 
 
 def test_create_is_retried_after_a_429(api: ScriptedAPI, call: Call) -> None:
-    api.script("POST", "/v1/browser_sessions", Reply(429, {"detail": "cap"}, headers={"Retry-After": "0"}),
-               Reply(200, session(SID)))
+    api.script(
+        "POST",
+        "/v1/browser_sessions",
+        Reply(429, {"detail": "cap"}, headers={"Retry-After": "0"}),
+        Reply(200, session(SID)),
+    )
     assert call("create_browser_session", timeout=10).browser_session_id == SID
     assert api.count("POST", "/v1/browser_sessions") == 2
 
@@ -152,11 +175,20 @@ def test_create_sends_the_body_with_lifetime_in_minutes(api: ScriptedAPI, call: 
     import json
 
     api.script("POST", "/v1/browser_sessions", Reply(200, session(SID, timeout=15)))
-    call("create_browser_session", session_timeout_minutes=15, url="http://127.0.0.1/x",
-         browser_type="chrome", extensions=["ad-blocker"])
+    call(
+        "create_browser_session",
+        session_timeout_minutes=15,
+        url="http://127.0.0.1/x",
+        browser_type="chrome",
+        extensions=["ad-blocker"],
+    )
     sent = json.loads(api.requests[0].body)
-    assert sent == {"timeout": 15, "url": "http://127.0.0.1/x", "browser_type": "chrome",
-                    "extensions": ["ad-blocker"]}
+    assert sent == {
+        "timeout": 15,
+        "url": "http://127.0.0.1/x",
+        "browser_type": "chrome",
+        "extensions": ["ad-blocker"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -191,19 +223,30 @@ def test_close_list_and_extend(api: ScriptedAPI, call: Call) -> None:
 
 
 def test_one_connection_is_reused_across_polls(api: ScriptedAPI, call: Call) -> None:
-    api.script("GET", PATH, *[Reply(200, session(SID))] * 5,
-               Reply(200, session(SID, ready=True, browser_address=ADDRESS)))
+    api.script(
+        "GET",
+        PATH,
+        *[Reply(200, session(SID))] * 5,
+        Reply(200, session(SID, ready=True, browser_address=ADDRESS)),
+    )
     call("wait_for_browser_session", SID, timeout=20)
     assert len({r.client for r in api.requests}) == 1
     assert len(api.requests) == 6
 
 
 def test_wait_follows_created_retry_running(api: ScriptedAPI, call: Call) -> None:
-    api.script("GET", PATH, Reply(200, session(SID)), Reply(200, session(SID, status="retry")),
-               Reply(200, session(SID, status="running")),
-               Reply(200, session(SID, ready=True, browser_address=ADDRESS)))
+    api.script(
+        "GET",
+        PATH,
+        Reply(200, session(SID)),
+        Reply(200, session(SID, status="retry")),
+        Reply(200, session(SID, status="running")),
+        Reply(200, session(SID, ready=True, browser_address=ADDRESS)),
+    )
     seen: list[str] = []
-    ready = call("wait_for_browser_session", SID, timeout=20, on_status=lambda s: seen.append(s.status))
+    ready = call(
+        "wait_for_browser_session", SID, timeout=20, on_status=lambda s: seen.append(s.status)
+    )
     assert ready.is_ready and seen == ["created", "retry", "running"]
 
 
@@ -216,8 +259,12 @@ def test_wait_fails_fast_when_the_session_fails(api: ScriptedAPI, call: Call) ->
     assert info.value.session is not None and info.value.session.status == "failed"
 
 
-def test_wait_ends_within_the_deadline_and_names_what_was_missing(api: ScriptedAPI, call: Call) -> None:
-    api.script("GET", PATH, Reply(200, session(SID, status="running", started_at=session()["created_at"])))
+def test_wait_ends_within_the_deadline_and_names_what_was_missing(
+    api: ScriptedAPI, call: Call
+) -> None:
+    api.script(
+        "GET", PATH, Reply(200, session(SID, status="running", started_at=session()["created_at"]))
+    )
     started = time.monotonic()
     with pytest.raises(SessionNotReadyError, match="never set a browser_address") as info:
         call("wait_for_browser_session", SID, timeout=1.5)
@@ -228,7 +275,9 @@ def test_wait_ends_within_the_deadline_and_names_what_was_missing(api: ScriptedA
     assert last >= 1.4, "kept polling until the deadline itself"
 
 
-def test_wait_keeps_trying_through_a_failing_api_until_the_deadline(api: ScriptedAPI, call: Call) -> None:
+def test_wait_keeps_trying_through_a_failing_api_until_the_deadline(
+    api: ScriptedAPI, call: Call
+) -> None:
     api.script("GET", PATH, Reply(503, {"detail": "busy"}))
     started = time.monotonic()
     with pytest.raises(SessionNotReadyError, match="API kept failing"):

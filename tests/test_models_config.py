@@ -141,8 +141,18 @@ def test_environment_is_read(clean_env: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["api.skyvern.com", "file:///etc/passwd", "ftp://h", "http://", "", "   ",
-     "http://u:p@h.com", "https://h.com/?x=1", "http://h:notaport", "http://h\n.com"],
+    [
+        "api.skyvern.com",
+        "file:///etc/passwd",
+        "ftp://h",
+        "http://",
+        "",
+        "   ",
+        "http://u:p@h.com",
+        "https://h.com/?x=1",
+        "http://h:notaport",
+        "http://h\n.com",
+    ],
 )
 def test_bad_base_urls_are_refused(url: str, clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -188,7 +198,10 @@ def test_bad_timeouts(value: float) -> None:
 @pytest.mark.parametrize(
     ("address", "shown"),
     [
-        ("wss://sessions.skyvern.com/pbs_1/devtools/browser/abc?token=t0k", "wss://sessions.skyvern.com/<redacted>"),
+        (
+            "wss://sessions.skyvern.com/pbs_1/devtools/browser/abc?token=t0k",
+            "wss://sessions.skyvern.com/<redacted>",
+        ),
         ("http://localhost:9222", "http://localhost:9222"),
         ("ws://127.0.0.1:9222/devtools/browser/uuid", "ws://127.0.0.1:9222/<redacted>"),
         ("ws://user:pw@h:1", "ws://h:1/<redacted>"),

@@ -278,7 +278,15 @@ def test_create_is_retried_only_when_nothing_can_have_been_created() -> None:
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("3", 3.0), ("0", 0.0), ("2.5", 2.5), ("600", 60.0), ("-4", 0.0), ("soon", None), (None, None)],
+    [
+        ("3", 3.0),
+        ("0", 0.0),
+        ("2.5", 2.5),
+        ("600", 60.0),
+        ("-4", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_retry_after_seconds_are_read_and_capped(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
