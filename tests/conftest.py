@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -58,3 +59,97 @@ def no_leaked_processes() -> Iterator[None]:
     yield
     leaks = leaked_processes(before)
     assert not leaks, f"processes left running by this test: {leaks}"
+
+
+# ---- the local backend ------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from skyvern_cdp.local import LocalBackend
+
+#: The key the shared ``backend`` fixture requires (``backend.api_key``).
+LOCAL_API_KEY = "sk-local-test-key"
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[LocalBackend]:
+    """One local backend for the whole run: real Chromium sessions, closed network, a key.
+
+    Tests must close the sessions they create (the leak check sees their Chromiums).
+    """
+    from skyvern_cdp.local import LocalBackend
+    from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
+
+    server = LocalBackend(api_key=LOCAL_API_KEY, chromium_args=CLOSED_NETWORK_ARGS)
+    with server:
+        pid = server.watchdog_pid
+        if pid is not None:
+            LONG_LIVED_PIDS.add(pid)
+        try:
+            yield server
+        finally:
+            LONG_LIVED_PIDS.discard(pid or -1)
+
+
+@pytest.fixture(scope="session")
+def spec_document() -> dict[str, object]:
+    """``tests/data/get-browser-session.openapi.yaml``: Skyvern's spec, copied from ../shared."""
+    import pathlib
+
+    import yaml
+
+    path = pathlib.Path(__file__).with_name("data") / "get-browser-session.openapi.yaml"
+    loaded: dict[str, object] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _is_rfc3339_datetime(value: object) -> bool:
+    import re
+    from datetime import datetime
+
+    if not isinstance(value, str):
+        return True
+    pattern = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+    if not re.fullmatch(pattern, value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def check_session(spec_document: dict[str, object]) -> Callable[[Any], Any]:
+    """``check_session(body)``: assert ``body`` is a valid ``BrowserSessionResponse``.
+
+    Validates with jsonschema against the spec, with a format checker that enforces RFC 3339
+    ``date-time`` (a zone is required), and returns the body.
+    """
+    import jsonschema
+
+    components = spec_document["components"]
+    assert isinstance(components, dict)
+    schema = {
+        "$ref": "#/components/schemas/BrowserSessionResponse",
+        "components": components,
+    }
+    checker = jsonschema.FormatChecker()
+    checker.checks("date-time")(_is_rfc3339_datetime)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=checker)
+
+    def check(body: Any) -> Any:
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+        assert not errors, "not a valid BrowserSessionResponse: " + "; ".join(
+            f"{list(e.path)}: {e.message}" for e in errors
+        )
+        return body
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def long_lived_pids() -> set[int]:
+    """``LONG_LIVED_PIDS`` for test modules (add a module-scoped fixture's helper pids)."""
+    return LONG_LIVED_PIDS

@@ -117,6 +117,17 @@ class ExtendBrowserSessionRequest(BaseModel):
     additional_minutes: int = Field(ge=1, description="Minutes to add (360 in total at most)")
 
 
+#: The ``x-api-key`` header, declared on every ``/v1`` route so the OpenAPI document shows it
+#: (the check itself is :class:`_APIKeyMiddleware`, which runs before body validation).
+ApiKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="x-api-key",
+        description="Skyvern API key; required when the server was started with one",
+    ),
+]
+
+
 def _not_found(session_id: str) -> JSONResponse:
     shown = session_id if len(session_id) <= 200 else session_id[:200] + "…"
     return JSONResponse({"detail": f"Browser session {shown} not found"}, status_code=404)
@@ -177,14 +188,6 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         )
         return rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
 
-    api_key_header = Annotated[
-        str | None,
-        Header(
-            alias="x-api-key",
-            description="Skyvern API key; required when the server was started with one",
-        ),
-    ]
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error serving %s %s", request.method, request.url.path)
@@ -202,7 +205,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
     )
     async def create_browser_session(
         request: Request,
-        x_api_key: api_key_header = None,
+        x_api_key: ApiKeyHeader = None,
         body: Annotated[CreateBrowserSessionRequest | None, Body()] = None,
     ) -> Response:
         body = body or CreateBrowserSessionRequest()
@@ -248,7 +251,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
             }
         },
     )
-    async def get_browser_sessions(request: Request, x_api_key: api_key_header = None) -> Response:
+    async def get_browser_sessions(request: Request, x_api_key: ApiKeyHeader = None) -> Response:
         live = manager_of(request).registry.live()
         return JSONResponse([await wire(request, rec) for rec in live])
 
@@ -264,7 +267,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         },
     )
     async def get_browser_session(
-        request: Request, browser_session_id: str, x_api_key: api_key_header = None
+        request: Request, browser_session_id: str, x_api_key: ApiKeyHeader = None
     ) -> Response:
         rec = manager_of(request).get(browser_session_id) if is_session_id(
             browser_session_id
@@ -282,7 +285,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         responses={200: {"description": '{"message": "Browser session closed"}'}},
     )
     async def close_browser_session(
-        request: Request, browser_session_id: str, x_api_key: api_key_header = None
+        request: Request, browser_session_id: str, x_api_key: ApiKeyHeader = None
     ) -> Response:
         manager = manager_of(request)
         if not is_session_id(browser_session_id) or manager.get(browser_session_id) is None:
@@ -304,7 +307,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         request: Request,
         browser_session_id: str,
         body: ExtendBrowserSessionRequest,
-        x_api_key: api_key_header = None,
+        x_api_key: ApiKeyHeader = None,
     ) -> Response:
         manager = manager_of(request)
         rec = manager.get(browser_session_id) if is_session_id(browser_session_id) else None

@@ -47,7 +47,9 @@ CHROMIUM_ENV = "SKYVERN_CDP_CHROMIUM"
 _SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 #: For tests and CI: no DNS lookups at all; pages come from loopback and ``data:`` only.
-CLOSED_NETWORK_ARGS: tuple[str, ...] = ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",)
+CLOSED_NETWORK_ARGS: tuple[str, ...] = (
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+)
 
 
 class BrowserNotFoundError(RuntimeError):
