@@ -41,6 +41,7 @@ _TEMPLATE = """<!doctype html>
  th {{ color: #666; font-weight: normal; }}
  #live {{ max-width: 100%; border: 1px solid #ccc; background: #f4f4f4; min-height: 40px; }}
  #note {{ color: #666; }}
+ #files:empty::before {{ content: "none yet"; color: #666; }}
 </style>
 </head>
 <body>
