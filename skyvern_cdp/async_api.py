@@ -48,6 +48,7 @@ from skyvern_cdp.policy import (
     CONNECT_ATTEMPT_TIMEOUT,
     MIN_REQUEST_TIMEOUT,
     Deadline,
+    Waiter,
     build_reconnect_delay,
     connect_attempt_timeout,
     connect_retry_delay,
@@ -326,17 +327,14 @@ async def _dial(
 async def _wait_ready(
     client: AsyncSkyvernClient, session_id: str, deadline: Deadline, on_status: OnStatus | None
 ) -> BrowserSessionResponse:
+    waiter = Waiter(session_id, deadline, on_status)
     try:
         return await asyncio.wait_for(
-            client._wait(session_id, deadline, on_status),
-            deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25,
+            client._wait(waiter), deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25
         )
     except asyncio.TimeoutError:
-        raise SessionNotReadyError(
-            f"session {session_id} was not ready within {deadline.seconds:g}s (the API did not"
-            " answer in time); pass a longer timeout=",
-            session_id=session_id,
-        ) from None
+        # the last poll hung past the deadline: Playwright is not involved yet, but bound it
+        raise waiter.timed_out() from None
 
 
 async def _attach(

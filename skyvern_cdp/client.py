@@ -149,7 +149,12 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r})"
 
-    def _retrying_kwargs(self, request: protocol.Request, deadline: Deadline) -> dict[str, Any]:
+    def _retrying_kwargs(
+        self,
+        request: protocol.Request,
+        deadline: Deadline,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> dict[str, Any]:
         retryable = is_retryable_api_error if request.idempotent else is_retryable_create_error
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -164,6 +169,8 @@ class _ClientBase:
 
         def log_retry(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            if on_failure is not None and exc is not None:
+                on_failure(exc)
             logger.info(
                 "%s %s failed (%s); retrying in %.2fs",
                 request.method,
@@ -279,8 +286,13 @@ class SkyvernClient(_ClientBase):
         if self._owns_http:
             self._http.close()
 
-    def _send(self, request: protocol.Request, deadline: Deadline) -> httpx.Response:
-        for attempt in tenacity.Retrying(**self._retrying_kwargs(request, deadline)):
+    def _send(
+        self,
+        request: protocol.Request,
+        deadline: Deadline,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> httpx.Response:
+        for attempt in tenacity.Retrying(**self._retrying_kwargs(request, deadline, on_failure)):
             with attempt:
                 response = self._http.request(
                     request.method,
@@ -353,16 +365,14 @@ class SkyvernClient(_ClientBase):
         :class:`SessionNotReadyError` when ``timeout`` seconds pass first (it names what was
         missing). ``on_status(session)`` is called whenever the status changes.
         """
-        return self._wait(validate_session_id(session_id), Deadline(timeout), on_status)
+        return self._wait(Waiter(validate_session_id(session_id), Deadline(timeout), on_status))
 
-    def _wait(
-        self, session_id: str, deadline: Deadline, on_status: OnStatus | None
-    ) -> BrowserSessionResponse:
-        waiter = Waiter(session_id, deadline, on_status)
+    def _wait(self, waiter: Waiter) -> BrowserSessionResponse:
+        session_id, deadline = waiter.session_id, waiter.deadline
         request = self._get_request(session_id)
         while True:
             try:
-                response = self._send(request, deadline)
+                response = self._send(request, deadline, waiter.note_failure)
                 session = protocol.parse_session(response.status_code, response.content, request)
             except APIError as exc:
                 if deadline.expired and is_retryable_api_error(exc):
@@ -413,8 +423,14 @@ class AsyncSkyvernClient(_ClientBase):
         if self._owns_http:
             await self._http.aclose()
 
-    async def _send(self, request: protocol.Request, deadline: Deadline) -> httpx.Response:
-        async for attempt in tenacity.AsyncRetrying(**self._retrying_kwargs(request, deadline)):
+    async def _send(
+        self,
+        request: protocol.Request,
+        deadline: Deadline,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> httpx.Response:
+        retrying = tenacity.AsyncRetrying(**self._retrying_kwargs(request, deadline, on_failure))
+        async for attempt in retrying:
             with attempt:
                 response = await self._http.request(
                     request.method,
@@ -477,16 +493,16 @@ class AsyncSkyvernClient(_ClientBase):
         on_status: OnStatus | None = None,
     ) -> BrowserSessionResponse:
         """Poll until ready; see :meth:`SkyvernClient.wait_for_browser_session`."""
-        return await self._wait(validate_session_id(session_id), Deadline(timeout), on_status)
+        return await self._wait(
+            Waiter(validate_session_id(session_id), Deadline(timeout), on_status)
+        )
 
-    async def _wait(
-        self, session_id: str, deadline: Deadline, on_status: OnStatus | None
-    ) -> BrowserSessionResponse:
-        waiter = Waiter(session_id, deadline, on_status)
+    async def _wait(self, waiter: Waiter) -> BrowserSessionResponse:
+        session_id, deadline = waiter.session_id, waiter.deadline
         request = self._get_request(session_id)
         while True:
             try:
-                response = await self._send(request, deadline)
+                response = await self._send(request, deadline, waiter.note_failure)
                 session = protocol.parse_session(response.status_code, response.content, request)
             except APIError as exc:
                 if deadline.expired and is_retryable_api_error(exc):

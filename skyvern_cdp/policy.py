@@ -465,6 +465,7 @@ class Waiter:
         self.deadline = deadline
         self.on_status = on_status
         self.last: BrowserSessionResponse | None = None
+        self.last_failure: BaseException | None = None
         self.polls = 0
         self._rng = rng
         self._status_seen: object = object()
@@ -498,10 +499,15 @@ class Waiter:
             raise self.timed_out()
         return PollAgain(sleep)
 
+    def note_failure(self, failure: BaseException) -> None:
+        """Remember a failed poll, so that a timeout can say why the API gave no answer."""
+        self.last_failure = failure
+
     def timed_out(self, cause: BaseException | None = None) -> Exception:
         """The error for a wait whose deadline passed (``cause``: the last failure, if any)."""
         from skyvern_cdp.errors import SessionNotReadyError
 
+        cause = cause or self.last_failure
         message = describe_not_ready(self.last, self.deadline.elapsed())
         if cause is not None and self.last is None:
             message = (

@@ -39,7 +39,6 @@ from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient, bui
 from skyvern_cdp.errors import (
     CDPConnectError,
     InvalidArgumentTypeError,
-    SessionNotReadyError,
     SyncAPIInAsyncLoopError,
 )
 from skyvern_cdp.models import BrowserSessionResponse
@@ -47,6 +46,7 @@ from skyvern_cdp.policy import (
     CONNECT_ATTEMPT_TIMEOUT,
     MIN_REQUEST_TIMEOUT,
     Deadline,
+    Waiter,
     connect_attempt_timeout,
     connect_retry_delay,
     validate_session_id,
@@ -287,7 +287,7 @@ class _Poll:
         deadline: Deadline,
         on_status: OnStatus | None,
     ) -> None:
-        self._args = (session_id, deadline, on_status)
+        self._waiter = Waiter(session_id, deadline, on_status)
         self._client = client
         self._result: BrowserSessionResponse | None = None
         self._error: BaseException | None = None
@@ -296,19 +296,14 @@ class _Poll:
 
     def _run(self) -> None:
         try:
-            self._result = self._client._wait(*self._args)
+            self._result = self._client._wait(self._waiter)
         except BaseException as exc:
             self._error = exc
 
     def result(self) -> BrowserSessionResponse:
-        session_id, deadline, _ = self._args
-        self._thread.join(deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25)
+        self._thread.join(self._waiter.deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25)
         if self._thread.is_alive():
-            raise SessionNotReadyError(
-                f"session {session_id} was not ready within {deadline.seconds:g}s (the API did"
-                " not answer in time); pass a longer timeout=",
-                session_id=session_id,
-            )
+            raise self._waiter.timed_out()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -331,7 +326,7 @@ def _attach(
         playwright = lease.get()  # starts the driver while the helper thread polls
         session = poll.result()
     else:
-        session = client._wait(session_id, deadline, on_status)
+        session = client._wait(Waiter(session_id, deadline, on_status))
         playwright = lease.get()
     browser = _dial(playwright, session, client, options, deadline)
     attachment = _Attachment(
