@@ -272,9 +272,7 @@ def _secrets(args: argparse.Namespace) -> list[str | None]:
     return [args.api_key, os.environ.get(API_KEY_ENV)]
 
 
-def _session_data(
-    session: BrowserSessionResponse, args: argparse.Namespace, *, show_address: bool
-) -> dict[str, Any]:
+def _session_data(session: BrowserSessionResponse, *, show_address: bool) -> dict[str, Any]:
     """The session as JSON-ready data; ``browser_address`` redacted unless ``show_address``."""
     from skyvern_cdp.config import redact_address
 
@@ -412,7 +410,7 @@ def _info(args: argparse.Namespace) -> int:
     with _client(args) as client:
         session = client.get_browser_session(args.session_id, timeout=args.timeout)
     _print_json(
-        _session_data(session, args, show_address=args.show_secrets), args,
+        _session_data(session, show_address=args.show_secrets), args,
         redact=not args.show_secrets,
     )
     return EXIT_OK
@@ -423,7 +421,7 @@ def _print_ready(
 ) -> None:
     # wait and launch print the real address: delivering it is their job.
     if args.json:
-        _print_json(_session_data(session, args, show_address=True), args, redact=False)
+        _print_json(_session_data(session, show_address=True), args, redact=False)
     elif with_id:
         print(f"{session.browser_session_id} {session.browser_address}")
     else:
@@ -488,7 +486,7 @@ def _extend(args: argparse.Namespace) -> int:
         )
     _warn_if_any(session)
     if args.json:
-        _print_json(_session_data(session, args, show_address=False), args)
+        _print_json(_session_data(session, show_address=False), args)
     else:
         print(f"{session.browser_session_id}: timeout is now {session.timeout} minutes")
     return EXIT_OK
@@ -498,7 +496,7 @@ def _list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         sessions = client.list_browser_sessions(timeout=args.timeout)
     if args.json:
-        shown = [_session_data(s, args, show_address=args.show_secrets) for s in sessions]
+        shown = [_session_data(s, show_address=args.show_secrets) for s in sessions]
         _print_json(shown, args, redact=not args.show_secrets)
         return EXIT_OK
     if not sessions:

@@ -425,3 +425,13 @@ def test_a_session_from_launch_to_close(
     code, out, _ = cli(capsys, "list", "--json")
     assert code == 0
     assert sid not in [s["browser_session_id"] for s in json.loads(out)]
+
+
+def test_verbose_logs_go_to_stderr_without_secrets(api: ScriptedAPI, env: dict[str, str]) -> None:
+    api.handle("GET", PATH, ready_after(0.2))
+    done = run(["-v", "wait", SID, "--api-key", KEY], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ADDRESS + "\n"
+    assert re.search(r"^DEBUG skyvern_cdp\.client: GET /v1/browser_sessions/", done.stderr, re.M)
+    assert KEY not in done.stderr
+    assert "s3cr3t" not in done.stderr
