@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -61,8 +62,8 @@ def wait_running(base_url: str, sid: str, key: str | None = None) -> dict[str, A
         ).json()
         if body["status"] == "running":
             return body
-        assert body["status"] == "created", body["status"]
-        assert time.monotonic() < deadline
+        assert body["status"] == "created", body
+        assert time.monotonic() < deadline, body
         time.sleep(0.02)
 
 
@@ -175,15 +176,25 @@ def test_serve_refuses_a_remote_host_without_allow_remote(serve_env: dict[str, s
 
 CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, logging, os, sys, time
     import httpx
+    logging.basicConfig(level=logging.WARNING)
     from skyvern_cdp.local import LocalBackend
     from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
 
     with LocalBackend(chromium_args=CLOSED_NETWORK_ARGS) as backend:
         sid = httpx.post(backend.base_url + "/v1/browser_sessions", trust_env=False).json()[
             "browser_session_id"]
-        print(json.dumps({"base_url": backend.base_url, "id": sid,
+        forked = 0
+        if "--fork" in sys.argv:  # a child that outlives us must not keep the watchdog's pipe
+            url = backend.base_url + "/v1/browser_sessions/" + sid
+            while httpx.get(url, trust_env=False).json()["status"] == "created":
+                time.sleep(0.02)  # (a fork during Popen would stall Popen: fork once running)
+            forked = os.fork()
+            if forked == 0:
+                time.sleep(60)
+                os._exit(0)
+        print(json.dumps({"base_url": backend.base_url, "id": sid, "forked": forked,
                           "watchdog": backend.watchdog_pid, "root": str(backend.root)}),
               flush=True)
         while True:
@@ -193,16 +204,30 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    "sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["sigkill", "sigterm", "ctrl-c"]
+    ("sig", "fork"),
+    [
+        (signal.SIGKILL, False),
+        (signal.SIGTERM, False),
+        (signal.SIGINT, False),
+        (signal.SIGKILL, True),
+    ],
+    ids=["sigkill", "sigterm", "ctrl-c", "sigkill-with-a-forked-child"],
 )
-def test_a_dying_parent_leaves_no_chromium_and_no_directory(sig: signal.Signals) -> None:
+def test_a_dying_parent_leaves_no_chromium_and_no_directory(
+    sig: signal.Signals, fork: bool
+) -> None:
     """SIGKILL and SIGTERM give Python no chance to clean up: the watchdog does it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    argv = [sys.executable, "-c", CHILD, *(["--fork"] if fork else [])]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    forked = 0
     try:
         info = json.loads(read_line(proc, 30))
-        body = wait_running(info["base_url"], info["id"])
+        forked = info["forked"]
+        try:
+            body = wait_running(info["base_url"], info["id"])
+        except AssertionError as exc:
+            proc.kill()
+            raise AssertionError(f"{exc}; the child's stderr: {proc.communicate()[1]}") from None
         chromiums = chromiums_under(proc.pid)
         assert len(set(chromiums.values())) == 1, "one session, one Chromium directory"
         dirs = [*chromiums.values(), Path(info["root"]), Path(body["download_path"])]
@@ -215,6 +240,9 @@ def test_a_dying_parent_leaves_no_chromium_and_no_directory(sig: signal.Signals)
             "dirs": [str(path) for path in dirs if path.exists()],
         }
     finally:
+        if forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(forked, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -312,6 +312,10 @@ class LocalBackend:
 
         assert self._root is not None
         self._loop = asyncio.get_running_loop()
+        # Starting and stopping Chromiums runs in threads: allow many at once.
+        self._loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="skyvern-cdp-local")
+        )
         manager = SessionManager(
             download_root=self._root / "downloads",
             organization_id=self._organization_id,

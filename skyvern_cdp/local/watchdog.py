@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +39,21 @@ class Watchdog:
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self._process = process
         self._lock = threading.Lock()
+        # A forked child (multiprocessing's "fork") must not keep the pipe open, or the
+        # watchdog would not see end of file when this process dies.
+        ref = weakref.ref(self)
+
+        def close_in_child() -> None:
+            dog = ref()
+            stdin = dog._process.stdin if dog is not None else None
+            if stdin is not None and not stdin.closed:
+                # Point the descriptor at /dev/null: the pipe is released, the number stays.
+                with contextlib.suppress(OSError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, stdin.fileno(), inheritable=False)
+                    os.close(devnull)
+
+        os.register_at_fork(after_in_child=close_in_child)
 
     @classmethod
     def start(cls) -> Watchdog:
