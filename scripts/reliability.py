@@ -140,7 +140,9 @@ def main() -> int:
         (float(str(r["elapsed"])) - float(str(r["timeout"])) for r in rows), default=0.0
     )
     before, after, end = result["before"], result["after"], result["end"]
-    assert isinstance(before, dict) and isinstance(after, dict) and isinstance(end, dict)
+    assert isinstance(before, dict)
+    assert isinstance(after, dict)
+    assert isinstance(end, dict)
     rss_growth = after["rss_mb"] - before["rss_mb"]
     chromium_left = result["chromium_left"]
     assert isinstance(chromium_left, list)
