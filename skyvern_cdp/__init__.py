@@ -8,33 +8,77 @@
 ``default_page``; this package holds the API clients, the models and the exceptions.
 """
 
-from skyvern_cdp.client import AsyncSkyvernClient, SkyvernClient
-from skyvern_cdp.config import PRESETS
-from skyvern_cdp.errors import (
-    APIError,
-    AuthenticationError,
-    CDPConnectError,
-    CDPConnectTimeoutError,
-    InsecureTransportError,
-    InvalidArgumentError,
-    InvalidArgumentTypeError,
-    RequestRejectedError,
-    SessionClosedError,
-    SessionEndedError,
-    SessionError,
-    SessionNotFoundError,
-    SessionNotReadyError,
-    SkyvernCDPError,
-    SyncAPIInAsyncLoopError,
-)
-from skyvern_cdp.models import (
-    BrowserSessionResponse,
-    CreateBrowserSessionRequest,
-    Extensions,
-    FileInfo,
-    PersistentBrowserType,
-    SessionStatus,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skyvern_cdp.client import AsyncSkyvernClient, SkyvernClient
+    from skyvern_cdp.config import PRESETS
+    from skyvern_cdp.errors import (
+        APIError,
+        AuthenticationError,
+        CDPConnectError,
+        CDPConnectTimeoutError,
+        InsecureTransportError,
+        InvalidArgumentError,
+        InvalidArgumentTypeError,
+        RequestRejectedError,
+        SessionClosedError,
+        SessionEndedError,
+        SessionError,
+        SessionNotFoundError,
+        SessionNotReadyError,
+        SkyvernCDPError,
+        SyncAPIInAsyncLoopError,
+    )
+    from skyvern_cdp.models import (
+        BrowserSessionResponse,
+        CreateBrowserSessionRequest,
+        Extensions,
+        FileInfo,
+        PersistentBrowserType,
+        SessionStatus,
+    )
+
+# Loaded on first use, so `import skyvern_cdp.<module>` (the pytest plugin, the CLI) stays
+# cheap: httpx and pydantic load only when a client, a model or PRESETS is asked for.
+_LAZY = {
+    "AsyncSkyvernClient": "skyvern_cdp.client",
+    "SkyvernClient": "skyvern_cdp.client",
+    "PRESETS": "skyvern_cdp.config",
+    **dict.fromkeys(
+        (
+            "APIError", "AuthenticationError", "CDPConnectError", "CDPConnectTimeoutError",
+            "InsecureTransportError", "InvalidArgumentError", "InvalidArgumentTypeError",
+            "RequestRejectedError", "SessionClosedError", "SessionEndedError", "SessionError",
+            "SessionNotFoundError", "SessionNotReadyError", "SkyvernCDPError",
+            "SyncAPIInAsyncLoopError",
+        ),
+        "skyvern_cdp.errors",
+    ),
+    **dict.fromkeys(
+        (
+            "BrowserSessionResponse", "CreateBrowserSessionRequest", "Extensions", "FileInfo",
+            "PersistentBrowserType", "SessionStatus",
+        ),
+        "skyvern_cdp.models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'skyvern_cdp' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
