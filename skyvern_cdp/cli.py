@@ -121,7 +121,8 @@ def _add_info(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     info = commands.add_parser("info", help="print a session as JSON")
     info.add_argument("session_id", type=_session_id, metavar="ID")
     info.add_argument("--show-secrets", action="store_true",
-                      help="print the browser_address as it is (it may carry a token)")
+                      help="print the browser_address and file URLs as they are (they may"
+                      " carry a token or a signature)")
     _add_call_timeout(info)
     info.set_defaults(handler=_info)
 
@@ -273,13 +274,24 @@ def _secrets(args: argparse.Namespace) -> list[str | None]:
 
 
 def _session_data(session: BrowserSessionResponse, *, show_address: bool) -> dict[str, Any]:
-    """The session as JSON-ready data; ``browser_address`` redacted unless ``show_address``."""
+    """The session as JSON-ready data; ``browser_address`` and the query of file URLs redacted
+    unless ``show_address``."""
     from skyvern_cdp.config import redact_address
 
     data: dict[str, Any] = session.model_dump(mode="json")
     if not show_address and data.get("browser_address"):
         data["browser_address"] = redact_address(data["browser_address"])
+    if not show_address:  # presigned file URLs carry their signature in the query
+        for name in ("downloaded_files", "recordings"):
+            for item in data.get(name) or ():
+                if isinstance(item, dict) and isinstance(item.get("url"), str):
+                    item["url"] = _without_query(item["url"])
     return data
+
+
+def _without_query(url: str) -> str:
+    base, sep, _ = url.partition("?")
+    return f"{base}?<redacted>" if sep else url
 
 
 def _print_json(data: object, args: argparse.Namespace, *, redact: bool = True) -> None:

@@ -138,23 +138,30 @@ def test_global_options_work_before_and_after_the_command(
 # ---- info -----------------------------------------------------------------------------------
 
 
-def test_info_prints_the_session_with_its_address_token_redacted(
+def test_info_prints_the_session_with_its_secrets_redacted(
     api: ScriptedAPI, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    api.script(
-        "GET", PATH, Reply(200, session(SID, ready=True, browser_address=ADDRESS, new_field=7))
+    presigned = "https://files.example/f.pdf?X-Amz-Credential=AKIA1&X-Amz-Signature=f00d"
+    body = session(
+        SID, ready=True, browser_address=ADDRESS, new_field=7,
+        downloaded_files=[{"url": presigned, "filename": "f.pdf"}],
     )
+    api.script("GET", PATH, Reply(200, body))
     code, out, _ = cli(capsys, "info", SID)
     assert code == 0
     shown = json.loads(out)
     assert shown["status"] == "running"
     assert shown["new_field"] == 7  # fields the library does not know are kept
     assert shown["browser_address"] == "ws://127.0.0.1:9222/<redacted>"
+    assert shown["downloaded_files"][0]["url"] == "https://files.example/f.pdf?<redacted>"
     assert "s3cr3t" not in out
+    assert "f00d" not in out
 
     code, out, _ = cli(capsys, "info", SID, "--show-secrets")
     assert code == 0
-    assert json.loads(out)["browser_address"] == ADDRESS
+    shown = json.loads(out)
+    assert shown["browser_address"] == ADDRESS
+    assert shown["downloaded_files"][0]["url"] == presigned
 
 
 # ---- wait -----------------------------------------------------------------------------------
