@@ -480,8 +480,8 @@ import psutil
 
 def test_nothing_is_loaded_or_started(request):
     assert request.config.pluginmanager.get_plugin("skyvern_cdp_session") is None
-    loaded = [name for name in ("playwright", "skyvern_cdp.sync_api", "skyvern_cdp.async_api")
-              if name in sys.modules]
+    heavy = ("playwright", "httpx", "pydantic", "skyvern_cdp.sync_api", "skyvern_cdp.async_api")
+    loaded = [name for name in heavy if name in sys.modules]
     assert loaded == []
     assert psutil.Process().children(recursive=True) == []
 
