@@ -221,7 +221,8 @@ def test_chromium_that_never_starts_makes_the_session_failed(
 
 
 def test_ready_delay_keeps_a_session_created(check_session: Check) -> None:
-    with LocalBackend(ready_delay=0.5, chromium_args=CLOSED_NETWORK_ARGS) as server, client_for(
+    delay = (0.5, 0.7)  # drawn per session
+    with LocalBackend(ready_delay=delay, chromium_args=CLOSED_NETWORK_ARGS) as server, client_for(
         server
     ) as http:
         posted = time.monotonic()
@@ -230,7 +231,7 @@ def test_ready_delay_keeps_a_session_created(check_session: Check) -> None:
         wait_status(http, sid, check_session, {"running"})
         ready = server.ready_at(sid)
         assert ready is not None
-        assert ready - posted >= 0.5
+        assert ready - posted >= delay[0]
         http.post(f"/v1/browser_sessions/{sid}/close")
         # Closed while it waits: it never gets a browser.
         other = http.post("/v1/browser_sessions").json()["browser_session_id"]

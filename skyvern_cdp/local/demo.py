@@ -183,7 +183,10 @@ async def _main(args: argparse.Namespace) -> Outcome:
         page_url = "data:text/html;charset=utf-8," + quote(DEMO_PAGE)
         return await drive(settings.base_url, settings.api_key, page_url, "cloud")
     if os.environ.get("SKYVERN_API_KEY") or args.api_key:
-        _say("an API key is set, but the demo uses the built-in local backend (--cloud to not)")
+        _say(
+            "an API key is set, but the demo still uses the built-in local backend;"
+            " pass --cloud to use SKYVERN_BASE_URL (or Skyvern's cloud) instead"
+        )
     started = time.perf_counter()
     async with _local_server() as (base_url, key):
         _say(
