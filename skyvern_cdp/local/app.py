@@ -28,7 +28,7 @@ import json
 import logging
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
@@ -45,6 +45,7 @@ from skyvern_cdp.local.registry import (
     grant_timeout,
     is_session_id,
 )
+from skyvern_cdp.models import Extensions, PersistentBrowserType
 
 __all__ = ["RETRY_AFTER_SECONDS", "create_app", "spec_document"]
 
@@ -87,8 +88,8 @@ class CreateBrowserSessionRequest(BaseModel):
     )
     proxy_location: Any = Field(default=None, description="Accepted and ignored locally")
     proxy_session_id: str | None = Field(default=None, description="Accepted and ignored")
-    extensions: list[Literal["ad-blocker", "captcha-solver"]] | None = None
-    browser_type: Literal["msedge", "chrome", "stealth-chromium"] | None = None
+    extensions: list[Extensions] | None = None
+    browser_type: PersistentBrowserType | None = None
     browser_profile_id: str | None = Field(default=None, pattern=r"^bp_")
     generate_browser_profile: bool | None = False
     needs_live_view: bool | None = False
@@ -158,9 +159,18 @@ class _APIKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Unauthorized - Invalid or missing authentication"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Browser session not found"}}
+
+
 def _session_schema_response(description: str) -> dict[int | str, dict[str, Any]]:
     ref = {"$ref": "#/components/schemas/BrowserSessionResponse"}
-    return {200: {"description": description, "content": {"application/json": {"schema": ref}}}}
+    return {
+        200: {"description": description, "content": {"application/json": {"schema": ref}}},
+        **_FORBIDDEN,
+    }
 
 
 def create_app(*, api_key: str | None = None) -> FastAPI:
@@ -210,13 +220,15 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
     ) -> Response:
         body = body or CreateBrowserSessionRequest()
         manager = manager_of(request)
+        given = body.extensions
+        extensions = [str(e.value) for e in given] if given is not None else None
         _, warning = grant_timeout(body.timeout)
         try:
             rec = manager.create(
                 timeout=body.timeout,
                 url=body.url,
-                extensions=list(body.extensions) if body.extensions is not None else None,
-                browser_type=body.browser_type,
+                extensions=extensions,
+                browser_type=body.browser_type.value if body.browser_type is not None else None,
                 browser_profile_id=body.browser_profile_id,
                 generate_browser_profile=bool(body.generate_browser_profile),
             )
@@ -248,7 +260,8 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
                         }
                     }
                 },
-            }
+            },
+            **_FORBIDDEN,
         },
     )
     async def get_browser_sessions(request: Request, x_api_key: ApiKeyHeader = None) -> Response:
@@ -282,7 +295,11 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         tags=["Browser Sessions"],
         summary="Close a session",
         response_model=None,
-        responses={200: {"description": '{"message": "Browser session closed"}'}},
+        responses={
+            200: {"description": '{"message": "Browser session closed"}'},
+            **_FORBIDDEN,
+            **_NOT_FOUND,
+        },
     )
     async def close_browser_session(
         request: Request, browser_session_id: str, x_api_key: ApiKeyHeader = None
@@ -300,6 +317,7 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         response_model=None,
         responses={
             **_session_schema_response("The session with its new timeout"),
+            **_NOT_FOUND,
             409: {"description": "The session has ended"},
         },
     )
