@@ -52,7 +52,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -69,12 +69,16 @@ if TYPE_CHECKING:
     from skyvern_cdp.config import Settings
     from skyvern_cdp.models import BrowserSessionResponse
 
-try:  # strict-mode pytest-asyncio needs its own decorator for async fixtures
-    import pytest_asyncio
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    _async_fixture: Callable[..., Any] = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - pytest-asyncio is optional
-    _async_fixture = pytest.fixture
+
+def _async_fixture(scope: Any = "function") -> Callable[[_F], _F]:
+    """pytest-asyncio's decorator (strict mode needs it), or pytest's when it is missing."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - pytest-asyncio is optional
+        return cast("Callable[[_F], _F]", pytest.fixture(scope=scope))
+    return cast("Callable[[_F], _F]", pytest_asyncio.fixture(scope=scope))
 
 __all__ = ["PluginUsageError", "SkyvernPlugin"]
 
@@ -725,11 +729,29 @@ def skyvern_page(skyvern_context: BrowserContext) -> Page:
     return skyvern_context.new_page()
 
 
-@_async_fixture
+def _async_browser_scope(fixture_name: str, config: pytest.Config) -> str:
+    """``session`` when every async test and fixture shares one session-wide event loop
+    (pytest-asyncio's ini), so one attachment serves them all; else one per test."""
+    try:
+        tests = config.getini("asyncio_default_test_loop_scope")
+        fixtures = config.getini("asyncio_default_fixture_loop_scope")
+    except ValueError:  # pytest-asyncio is not installed
+        return "function"
+    if tests == "session" and fixtures in (None, "", "session", "fixture-scope"):
+        return "session"
+    return "function"
+
+
+@_async_fixture(scope=_async_browser_scope)
 async def skyvern_async_browser(
     request: pytest.FixtureRequest, skyvern_session: BrowserSessionResponse
 ) -> AsyncIterator[AsyncBrowser]:
-    """An asyncio Playwright ``Browser`` attached to the session, per test, in the test's loop."""
+    """An asyncio Playwright ``Browser`` attached to the session, in the tests' event loop.
+
+    One per test by default (pytest-asyncio gives each test its own loop, and a Browser
+    belongs to one loop). With ``asyncio_default_test_loop_scope = session`` and
+    ``asyncio_default_fixture_loop_scope = session`` in the ini, one for the whole run.
+    """
     from skyvern_cdp.async_api import connect
 
     plugin = _require(request)
@@ -740,7 +762,7 @@ async def skyvern_async_browser(
         await browser.close()
 
 
-@_async_fixture
+@_async_fixture()
 async def skyvern_async_context(
     request: pytest.FixtureRequest, skyvern_async_browser: AsyncBrowser
 ) -> AsyncIterator[AsyncBrowserContext]:
@@ -763,7 +785,7 @@ async def skyvern_async_context(
         await context.close()
 
 
-@_async_fixture
+@_async_fixture()
 async def skyvern_async_page(skyvern_async_context: AsyncBrowserContext) -> AsyncPage:
     """A new page in ``skyvern_async_context``."""
     return await skyvern_async_context.new_page()

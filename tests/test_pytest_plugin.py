@@ -203,8 +203,7 @@ def test_xdist_launches_a_session_per_worker_and_keeps_only_the_failed_one(
     client: SkyvernClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("test_todo.py", "test_async_todo.py"):
-        suite.makepyfile(**{name[:-3]: (EXAMPLE / name).read_text()})
+    suite.makepyfile(test_todo=(EXAMPLE / "test_todo.py").read_text())  # the example, unchanged
     suite.makepyfile(
         test_0_worker_a=PER_WORKER_TESTS + ONE_FAILURE, test_0_worker_b=PER_WORKER_TESTS
     )
@@ -213,7 +212,7 @@ def test_xdist_launches_a_session_per_worker_and_keeps_only_the_failed_one(
         suite, "-n", "2", "--dist", "loadfile", "--skyvern-launch", "--skyvern-base-url",
         backend.base_url, "--skyvern-keep-on-failure",
     )
-    result.assert_outcomes(passed=7, failed=1)  # the example suite passes with -n 2
+    result.assert_outcomes(passed=6, failed=1)
     lines = recorded(suite)
     by_worker: dict[str, set[str]] = {}
     for line in lines:
@@ -264,13 +263,33 @@ def test_pages_opened_by_a_test_are_closed_after_it(skyvern_browser, skyvern_pag
 
 def test_playwright_context_is_the_default_one(context, browser):
     assert context is browser.contexts[0]
+
+SEEN = []
+
+async def test_async_fixtures_use_the_default_context(skyvern_async_browser,
+                                                      skyvern_async_context, skyvern_async_page):
+    SEEN.append(skyvern_async_browser)
+    assert skyvern_async_context is skyvern_async_browser.contexts[0]
+    assert skyvern_async_page in skyvern_async_context.pages
+
+async def test_session_loops_share_one_async_attachment(skyvern_async_browser):
+    SEEN.append(skyvern_async_browser)
+    assert SEEN[0] is SEEN[1]
 '''
 
+SESSION_LOOP_INI = """
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = session
+asyncio_default_test_loop_scope = session
+"""
 
-def test_default_context_option(
+
+def test_default_context_option_and_session_scoped_event_loops(
     suite: pytest.Pytester, backend: LocalBackend, client: SkyvernClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    suite.makeini(SESSION_LOOP_INI)
     suite.makepyfile(test_default=DEFAULT_CONTEXT_TESTS)
     given = client.create_browser_session(session_timeout_minutes=5).browser_session_id
     try:
@@ -279,7 +298,7 @@ def test_default_context_option(
         result = run(
             suite, "--skyvern-session", given, "--skyvern-base-url", backend.base_url
         )
-        result.assert_outcomes(passed=3)
+        result.assert_outcomes(passed=5)
     finally:
         client.close_browser_session(given)
 
@@ -291,7 +310,7 @@ import os, pathlib, threading
 import pytest
 
 @pytest.mark.parametrize("n", range(4))
-def test_blocks(skyvern_page, pytestconfig, n):
+def test_blocks(skyvern_session, pytestconfig, n):
     (pytestconfig.rootpath / f"started-{os.getpid()}-{n}").touch()
     threading.Event().wait(120)
 '''
@@ -347,7 +366,7 @@ def test_a_session_whose_setup_failed_is_closed(
         api.script("GET", "/v1/browser_sessions/pbs_stuck", Reply(200, session("pbs_stuck")))
         api.script("POST", "/v1/browser_sessions/pbs_stuck/close", Reply(200, {"message": "ok"}))
         result = suite.runpytest(
-            "--skyvern-launch", "--skyvern-base-url", api.base_url, "--skyvern-timeout", "1"
+            "--skyvern-launch", "--skyvern-base-url", api.base_url, "--skyvern-timeout", "0.3"
         )
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*SessionNotReadyError*pbs_stuck*"])
