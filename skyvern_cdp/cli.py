@@ -141,9 +141,12 @@ def _add_wait(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     wait.set_defaults(handler=_wait)
 
 
-def _add_launch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from skyvern_cdp.models import PersistentBrowserType
+#: ``PersistentBrowserType``'s values, spelled out so that building the parser (``--help``)
+#: does not load the models (pydantic); a test keeps the two equal.
+BROWSER_TYPES = ("msedge", "chrome", "stealth-chromium")
 
+
+def _add_launch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     launch = commands.add_parser(
         "launch",
         help="create a session, wait until it is ready, print 'ID ADDRESS'",
@@ -155,7 +158,7 @@ def _add_launch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help="the session's lifetime in minutes (at least 5; server default 60)")
     launch.add_argument("--url", default=None, help="the page the session opens")
     launch.add_argument("--browser-type", default=None,
-                        choices=[t.value for t in PersistentBrowserType])
+                        choices=BROWSER_TYPES)
     launch.add_argument("--ready-timeout", type=_seconds, default=DEFAULT_READY_TIMEOUT,
                         metavar="S", help="how long to wait until it is ready")
     launch.set_defaults(handler=_launch)

@@ -121,6 +121,13 @@ def test_bad_input_is_one_line_and_exit_code_2_before_any_request(
     assert api.requests == []
 
 
+def test_launch_offers_every_browser_type_of_the_api() -> None:
+    from skyvern_cdp.cli import BROWSER_TYPES
+    from skyvern_cdp.models import PersistentBrowserType
+
+    assert set(BROWSER_TYPES) == {t.value for t in PersistentBrowserType}
+
+
 def test_global_options_work_before_and_after_the_command(
     api: ScriptedAPI, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
