@@ -22,22 +22,23 @@ no network, no Playwright, and pytest-playwright is left alone.
 
 Options (command line, else environment, else ini key):
 
-==============================  ==============================  ===========================
-option                          environment                     ini key
-==============================  ==============================  ===========================
-``--skyvern-session ID``        ``SKYVERN_CDP_SESSION``         ``skyvern_session``
-``--skyvern-launch``            ``SKYVERN_CDP_LAUNCH``          ``skyvern_launch``
-``--skyvern-base-url URL``      ``SKYVERN_BASE_URL``            ``skyvern_base_url``
-``--skyvern-api-key KEY``       ``SKYVERN_API_KEY`` (preferred)  (none: keep keys out of files)
-``--skyvern-timeout S``         ``SKYVERN_CDP_TIMEOUT``         ``skyvern_timeout``
-``--skyvern-keep-on-failure``   ``SKYVERN_CDP_KEEP_ON_FAILURE`` ``skyvern_keep_on_failure``
-``--skyvern-default-context``   ``SKYVERN_CDP_DEFAULT_CONTEXT`` ``skyvern_default_context``
-==============================  ==============================  ===========================
+===============================  =================================  ==========================
+option                           environment                        ini key
+===============================  =================================  ==========================
+``--skyvern-session ID``         ``SKYVERN_CDP_SESSION``            ``skyvern_session``
+``--skyvern-launch``             ``SKYVERN_CDP_LAUNCH``             ``skyvern_launch``
+``--skyvern-base-url URL``       ``SKYVERN_BASE_URL``               ``skyvern_base_url``
+``--skyvern-api-key KEY``        ``SKYVERN_API_KEY`` (preferred)    none: keys stay out of files
+``--skyvern-timeout S``          ``SKYVERN_CDP_TIMEOUT``            ``skyvern_timeout``
+``--skyvern-keep-on-failure``    ``SKYVERN_CDP_KEEP_ON_FAILURE``    ``skyvern_keep_on_failure``
+``--skyvern-default-context``    ``SKYVERN_CDP_DEFAULT_CONTEXT``    ``skyvern_default_context``
+===============================  =================================  ==========================
 
 Fixtures: ``skyvern_session`` (the ready ``BrowserSessionResponse``), ``skyvern_browser``
 (session scope), ``skyvern_context`` and ``skyvern_page`` (per test); and over asyncio
-``skyvern_async_browser``, ``skyvern_async_context``, ``skyvern_async_page`` (per test, in the
-test's event loop). A failed test's report gets a "skyvern session" section (id, status,
+``skyvern_async_browser``, ``skyvern_async_context``, ``skyvern_async_page`` (in the tests'
+event loop: the browser is attached per test, or once per run when pytest-asyncio's loops are
+session-scoped). A failed test's report gets a "skyvern session" section (id, status,
 ``app_url``, recordings, downloaded files) from a fresh GET.
 
 This module imports nothing heavy: Playwright and the HTTP client load only once a session
@@ -68,17 +69,6 @@ if TYPE_CHECKING:
     from skyvern_cdp.client import SkyvernClient
     from skyvern_cdp.config import Settings
     from skyvern_cdp.models import BrowserSessionResponse
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _async_fixture(scope: Any = "function") -> Callable[[_F], _F]:
-    """pytest-asyncio's decorator (strict mode needs it), or pytest's when it is missing."""
-    try:
-        import pytest_asyncio
-    except ImportError:  # pragma: no cover - pytest-asyncio is optional
-        return cast("Callable[[_F], _F]", pytest.fixture(scope=scope))
-    return cast("Callable[[_F], _F]", pytest_asyncio.fixture(scope=scope))
 
 __all__ = ["PluginUsageError", "SkyvernPlugin"]
 
@@ -666,6 +656,19 @@ def _let_runner_step_past_sync_playwright(runner: Any) -> None:
 
 
 # -- fixtures -------------------------------------------------------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _async_fixture(scope: Any = "function") -> Callable[[_F], _F]:
+    """pytest-asyncio's decorator (strict mode needs it), or pytest's when it is missing."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - pytest-asyncio is optional
+        return cast("Callable[[_F], _F]", pytest.fixture(scope=scope))
+    return cast("Callable[[_F], _F]", pytest_asyncio.fixture(scope=scope))
+
+
 
 
 @pytest.fixture(scope="session")
