@@ -13,6 +13,7 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from skyvern_cdp import (
     InvalidArgumentError,
@@ -57,7 +58,14 @@ def run_in_kernel(*cells: str, allow_errors: bool = False) -> list[Any]:
     """Execute ``cells`` in a fresh ipykernel (shut down gracefully after); their outputs."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    NotebookClient(nb, kernel_name="python3", timeout=90, allow_errors=allow_errors).execute()
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=90,
+        allow_errors=allow_errors,
+        # A loaded machine must not turn the graceful shutdown (which runs atexit) into a kill.
+        config=Config({"KernelManager": {"shutdown_wait_time": 30.0}}),
+    ).execute()
     return [cell.outputs for cell in nb.cells]
 
 
