@@ -657,6 +657,21 @@ def _let_runner_step_past_sync_playwright(runner: Any) -> None:
 
 # -- fixtures -------------------------------------------------------------------------------
 
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Report the library's own errors (SkyvernCDPError) as one line, without a traceback.
+
+    Their messages say what happened and what to do; a traceback adds only noise, and under
+    ``--showlocals`` the frames' locals would show the API key. Other errors propagate.
+    """
+    try:
+        yield
+    except SkyvernCDPError as exc:
+        hint = " (here: --skyvern-timeout)" if isinstance(exc, TimeoutError) else ""
+        failure = f"{type(exc).__name__}: {exc}{hint}"
+        raise pytest.fail.Exception(failure, pytrace=False) from None
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -678,7 +693,10 @@ def skyvern_session(request: pytest.FixtureRequest) -> BrowserSessionResponse:
     With ``--skyvern-launch`` it is created on first use and closed at the end of the run;
     with ``--skyvern-session ID`` it is that session. Skips when neither option is given.
     """
-    return _require(request).session()
+    plugin = _require(request)
+    with _one_line_errors():
+        return plugin.session()
+    raise AssertionError("unreachable")  # pragma: no cover - _one_line_errors re-raises
 
 
 @pytest.fixture(scope="session")
@@ -694,9 +712,10 @@ def skyvern_browser(
 
     plugin = _require(request)
     playwright = request.getfixturevalue("playwright") if plugin.uses_pytest_playwright else None
-    browser = connect(
-        skyvern_session.browser_session_id, playwright=playwright, **plugin.connect_kwargs()
-    )
+    with _one_line_errors():
+        browser = connect(
+            skyvern_session.browser_session_id, playwright=playwright, **plugin.connect_kwargs()
+        )
     yield browser
     browser.close()
 
@@ -758,7 +777,8 @@ async def skyvern_async_browser(
     from skyvern_cdp.async_api import connect
 
     plugin = _require(request)
-    browser = await connect(skyvern_session.browser_session_id, **plugin.connect_kwargs())
+    with _one_line_errors():
+        browser = await connect(skyvern_session.browser_session_id, **plugin.connect_kwargs())
     try:
         yield browser
     finally:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pytest_suite"
+SECRET = "sk-recognisable-secret-0123456789"  # must never show in any output
 
 INI = """
 [pytest]
@@ -374,6 +375,34 @@ def test_a_session_whose_setup_failed_is_closed(
         assert api.count("POST", "/v1/browser_sessions/pbs_stuck/close") == 1
 
 
+def test_a_failed_attach_is_one_clear_line_that_never_shows_the_key(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(
+        """
+        def test_sync(skyvern_browser):
+            pass
+
+        async def test_async(skyvern_async_browser):
+            pass
+        """
+    )
+    refused = session("pbs_refused", ready=True, browser_address="ws://127.0.0.1:1/devtools/b/x")
+    with ScriptedAPI() as api:
+        api.script("GET", "/v1/browser_sessions/pbs_refused", Reply(200, refused))
+        result = run(
+            suite, "--showlocals", "--skyvern-session", "pbs_refused", "--skyvern-base-url",
+            api.base_url, "--skyvern-api-key", SECRET, "--skyvern-timeout", "1",
+        )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        ["CDPConnectTimeoutError: could not attach to session pbs_refused within the 1s*"
+         "(here: --skyvern-timeout)"] * 2
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
 def test_report_section_comes_from_a_fresh_get(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -412,9 +441,6 @@ def test_report_section_comes_from_a_fresh_get(suite: pytest.Pytester) -> None:
             "  - a.pdf: https://files.example/a.pdf",
         ]
     )
-
-
-SECRET = "sk-recognisable-secret-0123456789"
 
 
 @pytest.mark.parametrize(
