@@ -1,0 +1,694 @@
+"""Time skyvern_cdp's attach path against raw Playwright, on the local backend and real Chromium.
+
+    scripts/bench                  # the full run (about 2-3 minutes): prints one markdown table
+    scripts/bench --runs 5         # fewer runs per measure (medians get noisier)
+    scripts/bench --json out.json  # also write every sample
+    scripts/bench --only cold,warm # a subset: cold, warm, concurrent, cli, lag, waits
+    scripts/bench --minute         # also count the GETs of 60 s waits (40 s more)
+
+What it measures (each ratio inside one run: both sides back to back, the order alternating
+between runs; the table shows the median over runs):
+
+1. cold attach to a running session: ``connect(id)`` vs ``async_playwright().start()`` +
+   ``connect_over_cdp(address)``;
+2. a session that becomes ready 2-3 s after it was created: the lag from the moment the
+   backend marked it running until the Browser is in hand, the hand-off from the GET that saw
+   it ready, the GETs it took, and the GETs of a 20 s and a 60 s wait;
+3. warm attach (the shared driver already runs) vs a raw ``connect_over_cdp``;
+4. 16 concurrent attaches vs one, and how many drivers they started;
+5. a naive hand loop on the same sessions as 2: GET, ``sleep(1)``, then driver + connect;
+6. ``skyvern-cdp info`` cold start, and teardown.
+
+Everything runs in this process: the backend marks a session ready at ``time.monotonic()``,
+the same clock the bench reads when ``connect`` returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from playwright.async_api import Browser, async_playwright
+
+from skyvern_cdp import AsyncSkyvernClient, BrowserSessionResponse
+from skyvern_cdp.async_api import connect, driver_stats
+from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
+
+now = time.monotonic
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Backend(Protocol):
+    """What the bench needs of :class:`skyvern_cdp.local.LocalBackend`."""
+
+    base_url: str
+    api_key: str | None
+
+    def ready_at(self, session_id: str) -> float | None: ...
+
+    def get_count(self, session_id: str) -> int: ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+BackendFactory = Callable[..., Backend]
+
+
+def local_backend(**kwargs: Any) -> Backend:
+    from skyvern_cdp.local import LocalBackend
+
+    backend: Backend = LocalBackend(chromium_args=CLOSED_NETWORK_ARGS, **kwargs)
+    return backend
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# -- counting HTTP connections --------------------------------------------------------------
+
+
+class ConnectionCounter:
+    """Counts TCP connections this process opens to one port (via the ``socket.connect``
+    audit event, so the library is observed as it is, without hooks)."""
+
+    def __init__(self) -> None:
+        self.ports: set[int] = set()
+        self.count = 0
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "socket.connect" and self.ports:
+            address = args[1]
+            if isinstance(address, tuple) and len(address) >= 2 and address[1] in self.ports:
+                self.count += 1
+
+    @contextlib.contextmanager
+    def watching(self, base_url: str) -> Any:
+        port = httpx.URL(base_url).port
+        assert port is not None
+        self.ports, self.count = {port}, 0
+        try:
+            yield self
+        finally:
+            self.ports = set()
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measure: str
+    value: str
+    goal: str = "—"
+    met: bool | None = None
+
+    def cells(self) -> list[str]:
+        met = "—" if self.met is None else ("yes" if self.met else "**no**")
+        return [self.measure, self.value, self.goal, met]
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, measure: str, value: str, goal: str = "—", met: bool | None = None) -> None:
+        self.rows.append(Row(measure, value, goal, met))
+
+    def keep(self, name: str, values: Sequence[float]) -> list[float]:
+        self.samples[name] = list(values)
+        return self.samples[name]
+
+    def table(self) -> str:
+        lines = ["| measure | value | goal | met? |", "| --- | ---: | --- | --- |"]
+        lines += ["| " + " | ".join(row.cells()) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def check(condition: object, message: str) -> None:
+    """A precondition of a measurement; when it fails the numbers would be meaningless."""
+    if not condition:
+        raise RuntimeError(f"bench: {message}")
+
+
+def med(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# -- the bench ------------------------------------------------------------------------------
+
+
+@dataclass
+class Lag:
+    """One wait for a session that becomes ready later: what happened, on one clock."""
+
+    lag: float  # backend marked it running → Browser in hand
+    handoff: float  # the GET that saw it ready → Browser in hand
+    gets: int
+    connections: int
+    driver_was_running: bool | None = None
+
+
+class Bench:
+    def __init__(
+        self, runs: int, factory: BackendFactory, counter: ConnectionCounter, minute: bool
+    ) -> None:
+        self.runs = runs
+        self.factory = factory
+        self.counter = counter
+        self.minute = minute
+        self.results = Results()
+        self.stack = contextlib.ExitStack()
+        self.admins: list[AsyncSkyvernClient] = []
+
+    # -- plumbing
+
+    def backend(self, **kwargs: Any) -> Backend:
+        return self.stack.enter_context(self.factory(**kwargs))
+
+    def admin(self, backend: Backend) -> AsyncSkyvernClient:
+        client = AsyncSkyvernClient(api_key=backend.api_key, base_url=backend.base_url)
+        self.admins.append(client)
+        return client
+
+    def auth(self, backend: Backend) -> dict[str, str]:
+        return {"x-api-key": backend.api_key} if backend.api_key else {}
+
+    def attach(self, backend: Backend, session_id: str, **kwargs: Any) -> Any:
+        return connect(
+            session_id, api_key=backend.api_key, base_url=backend.base_url, timeout=120, **kwargs
+        )
+
+    async def create(self, admin: AsyncSkyvernClient) -> str:
+        session = await admin.create_browser_session(session_timeout_minutes=30)
+        return session.browser_session_id
+
+    async def ready_session(self, admin: AsyncSkyvernClient) -> BrowserSessionResponse:
+        sid = await self.create(admin)
+        return await admin.wait_for_browser_session(sid, timeout=60)
+
+    async def aclose(self) -> None:
+        for client in self.admins:
+            await client.aclose()
+        self.stack.close()
+
+    # -- 1. cold attach and 6. teardown
+
+    async def raw_cold(self, backend: Backend, address: str) -> tuple[float, float]:
+        start = now()
+        playwright = await async_playwright().start()
+        try:
+            browser = await playwright.chromium.connect_over_cdp(
+                address, headers=self.auth(backend)
+            )
+            attached = now() - start
+            start = now()
+            await browser.close()
+        finally:
+            await playwright.stop()
+        return attached, now() - start
+
+    async def ours_cold(self, backend: Backend, session_id: str) -> tuple[float, float, int]:
+        stats = driver_stats()
+        check(stats.references == 0 and not stats.running, f"the driver is not cold: {stats}")
+        start = now()
+        browser: Browser = await self.attach(backend, session_id)
+        attached = now() - start
+        started = driver_stats().started - stats.started
+        start = now()
+        await browser.close()
+        teardown = now() - start
+        check(not driver_stats().running, "the last close did not stop the driver")
+        return attached, teardown, started
+
+    async def cold(self, backend: Backend, session: BrowserSessionResponse) -> None:
+        log(f"1. cold attach ({self.runs} runs)")
+        address = session.browser_address
+        assert address
+        sid = session.browser_session_id
+        await self.raw_cold(backend, address)  # warm-up: page cache, first imports
+        await self.ours_cold(backend, sid)
+        raw, ours, raw_down, ours_down, ratios = [], [], [], [], []
+        for run in range(self.runs):
+            if run % 2 == 0:
+                r_up, r_down = await self.raw_cold(backend, address)
+                o_up, o_down, _ = await self.ours_cold(backend, sid)
+            else:
+                o_up, o_down, _ = await self.ours_cold(backend, sid)
+                r_up, r_down = await self.raw_cold(backend, address)
+            raw.append(r_up)
+            ours.append(o_up)
+            raw_down.append(r_down)
+            ours_down.append(o_down)
+            ratios.append(o_up / r_up)
+        res = self.results
+        res.keep("cold.raw", raw)
+        res.keep("cold.ours", ours)
+        res.keep("cold.ratio", ratios)
+        res.keep("teardown.raw", raw_down)
+        res.keep("teardown.ours", ours_down)
+        res.add("1. cold attach, raw: driver start + `connect_over_cdp`", ms(med(raw)))
+        res.add("1. cold attach, `connect(id)` (running session)", ms(med(ours)))
+        ratio = med(ratios)
+        res.add("1. cold attach ratio, connect / raw", f"{ratio:.2f}", "≤ 1.05", ratio <= 1.05)
+        res.add("6. teardown, raw: `browser.close()` + `playwright.stop()`", ms(med(raw_down)))
+        res.add(
+            "6. teardown, `browser.close()` of `connect` (stops the driver)", ms(med(ours_down))
+        )
+
+    # -- 3. warm attach
+
+    async def warm(self, backend: Backend, anchor_id: str, session: BrowserSessionResponse) -> None:
+        log(f"3. warm attach ({self.runs} runs)")
+        address = session.browser_address
+        assert address
+        sid = session.browser_session_id
+        anchor: Browser = await self.attach(backend, anchor_id)  # holds the shared driver
+        raw_playwright = await async_playwright().start()
+        raw, ours, ratios = [], [], []
+        try:
+            started_before = driver_stats().started
+
+            async def raw_once() -> float:
+                start = now()
+                browser = await raw_playwright.chromium.connect_over_cdp(
+                    address, headers=self.auth(backend)
+                )
+                took = now() - start
+                await browser.close()
+                return took
+
+            async def ours_once() -> float:
+                start = now()
+                browser: Browser = await self.attach(backend, sid)
+                took = now() - start
+                await browser.close()
+                return took
+
+            await raw_once()
+            await ours_once()
+            for run in range(self.runs):
+                if run % 2 == 0:
+                    r, o = await raw_once(), await ours_once()
+                else:
+                    o, r = await ours_once(), await raw_once()
+                raw.append(r)
+                ours.append(o)
+                ratios.append(o / r)
+            started = driver_stats().started - started_before
+        finally:
+            await raw_playwright.stop()
+            await anchor.close()
+        res = self.results
+        res.keep("warm.raw", raw)
+        res.keep("warm.ours", ours)
+        res.keep("warm.ratio", ratios)
+        res.add("3. warm attach, raw `connect_over_cdp` (driver running)", ms(med(raw)))
+        res.add("3. warm attach, `connect(id)` (shared driver running)", ms(med(ours)))
+        ratio = med(ratios)
+        res.add("3. warm attach ratio, connect / raw", f"{ratio:.2f}", "≤ 2.0", ratio <= 2.0)
+        res.add("3. drivers started by the warm attaches", str(started), "0", started == 0)
+
+    # -- 4. concurrency
+
+    async def concurrent(self, backend: Backend, session_ids: Sequence[str]) -> None:
+        n = len(session_ids)
+        log(f"4. {n} concurrent attaches ({self.runs} runs)")
+        ones, walls, ratios, drivers = [], [], [], []
+        for _ in range(self.runs + 1):  # the first round is a warm-up
+            one, _down, _ = await self.ours_cold(backend, session_ids[0])
+            before = driver_stats().started
+            start = now()
+            outcomes = await asyncio.gather(
+                *(self.attach(backend, sid) for sid in session_ids), return_exceptions=True
+            )
+            wall = now() - start
+            started = driver_stats().started - before
+            browsers = [b for b in outcomes if isinstance(b, Browser)]
+            await asyncio.gather(*(b.close() for b in browsers))
+            errors = [e for e in outcomes if isinstance(e, BaseException)]
+            if errors:
+                raise errors[0]
+            ones.append(one)
+            walls.append(wall)
+            ratios.append(wall / one)
+            drivers.append(started)
+        ones, walls, ratios, drivers = ones[1:], walls[1:], ratios[1:], drivers[1:]
+        res = self.results
+        res.keep("concurrent.one", ones)
+        res.keep("concurrent.wall", walls)
+        res.keep("concurrent.ratio", ratios)
+        res.add(f"4. {n} concurrent cold attaches, wall time", ms(med(walls)))
+        res.add("4. one cold attach, same runs", ms(med(ones)))
+        ratio = med(ratios)
+        res.add(f"4. {n} concurrent / one", f"{ratio:.2f}", "≤ 1.5", ratio <= 1.5)
+        most = max(drivers)
+        res.add(f"4. drivers started per {n} attaches (max over runs)", str(most), "1", most == 1)
+
+    # -- 2. lag, and 5. the naive loop
+
+    async def ours_lag(self, backend: Backend, admin: AsyncSkyvernClient) -> Lag:
+        sid = await self.create(admin)
+        seen: list[float] = []
+        driver_running: list[bool] = []
+
+        def on_status(session: BrowserSessionResponse) -> None:
+            if session.is_ready and not seen:
+                seen.append(now())
+                driver_running.append(driver_stats().running)
+
+        with self.counter.watching(backend.base_url) as counter:
+            browser: Browser = await self.attach(backend, sid, on_status=on_status)
+            in_hand = now()
+            connections = counter.count
+        try:
+            ready = backend.ready_at(sid)
+            check(ready is not None and seen, "the session was never seen ready")
+            assert ready is not None
+            return Lag(
+                lag=in_hand - ready,
+                handoff=in_hand - seen[0],
+                gets=backend.get_count(sid),
+                connections=connections,
+                driver_was_running=driver_running[0],
+            )
+        finally:
+            await browser.close()
+            await admin.close_browser_session(sid)
+
+    async def naive_lag(self, backend: Backend, admin: AsyncSkyvernClient) -> Lag:
+        """What people write by hand: GET, sleep(1), repeat; then start Playwright and dial."""
+        sid = await self.create(admin)
+        with self.counter.watching(backend.base_url) as counter:
+            async with httpx.AsyncClient(
+                base_url=backend.base_url, headers=self.auth(backend)
+            ) as http:
+                while True:
+                    response = await http.get(f"/v1/browser_sessions/{sid}")
+                    response.raise_for_status()
+                    body = response.json()
+                    if body.get("status") == "running" and body.get("browser_address"):
+                        break
+                    await asyncio.sleep(1)
+            seen = now()
+            connections = counter.count
+        playwright = await async_playwright().start()
+        try:
+            browser = await playwright.chromium.connect_over_cdp(
+                body["browser_address"], headers=self.auth(backend)
+            )
+            in_hand = now()
+            await browser.close()
+        finally:
+            await playwright.stop()
+            await admin.close_browser_session(sid)
+        ready = backend.ready_at(sid)
+        assert ready is not None
+        return Lag(in_hand - ready, in_hand - seen, backend.get_count(sid), connections)
+
+    async def lag(self, backend: Backend) -> None:
+        log(f"2+5. readiness lag, ours vs a naive loop ({self.runs} runs each, 2-3 s waits)")
+        admin = self.admin(backend)
+        ours: list[Lag] = []
+        naive: list[Lag] = []
+        for run in range(self.runs):
+            if run % 2 == 0:
+                ours.append(await self.ours_lag(backend, admin))
+                naive.append(await self.naive_lag(backend, admin))
+            else:
+                naive.append(await self.naive_lag(backend, admin))
+                ours.append(await self.ours_lag(backend, admin))
+        res = self.results
+        lags = res.keep("lag.ours", [x.lag for x in ours])
+        handoffs = res.keep("handoff.ours", [x.handoff for x in ours])
+        gets = res.keep("gets.2-3s.ours", [x.gets for x in ours])
+        res.add(
+            "2. session ready → Browser in hand, median (2–3 s wait)",
+            ms(med(lags)),
+            "≤ 350 ms",
+            med(lags) <= 0.350,
+        )
+        res.add("2. … 90th percentile", ms(pct(lags, 0.9)))
+        res.add(
+            "2. GET that saw it ready → Browser in hand, median",
+            ms(med(handoffs)),
+            "≤ 80 ms",
+            med(handoffs) <= 0.080,
+        )
+        warm = sum(1 for x in ours if x.driver_was_running)
+        res.add(
+            "2. driver already up when the ready GET came back",
+            f"{warm}/{len(ours)}",
+            "all",
+            warm == len(ours),
+        )
+        res.add("2. GETs for a 2–3 s wait, median", f"{med(gets):g}")
+        most = max(x.connections for x in ours)
+        res.add("2. HTTP connections opened per wait (max)", str(most), "1", most == 1)
+        self.naive = naive
+
+    def add_naive_rows(self) -> None:
+        res, naive = self.results, self.naive
+        lags = res.keep("lag.naive", [x.lag for x in naive])
+        handoffs = res.keep("handoff.naive", [x.handoff for x in naive])
+        gets = res.keep("gets.2-3s.naive", [x.gets for x in naive])
+        res.add("5. naive loop: session ready → Browser in hand, median", ms(med(lags)))
+        res.add("5. naive loop: GET that saw it ready → Browser in hand", ms(med(handoffs)))
+        res.add("5. naive loop: GETs for a 2–3 s wait, median", f"{med(gets):g}")
+
+    async def long_waits(self, backend: Backend, count: int) -> list[tuple[int, float]]:
+        """Sessions that become ready after the backend's fixed delay: (GETs, lag) of each.
+
+        They wait with ``wait_for_browser_session``, the same poll loop ``connect`` runs,
+        without holding the shared driver (which would make the other measures warm)."""
+        admin = self.admin(backend)
+        ids = [await self.create(admin) for _ in range(count)]
+
+        async def one(sid: str) -> tuple[int, float]:
+            async with AsyncSkyvernClient(api_key=backend.api_key, base_url=backend.base_url) as c:
+                await c.wait_for_browser_session(sid, timeout=180)
+                seen = now()
+            ready = backend.ready_at(sid)
+            assert ready is not None
+            gets = backend.get_count(sid)
+            await admin.close_browser_session(sid)
+            return gets, seen - ready
+
+        return list(await asyncio.gather(*(one(sid) for sid in ids)))
+
+    def add_long_rows(self, label: str, waits: list[tuple[int, float]], budget: int) -> None:
+        gets = self.results.keep(f"gets.{label}", [g for g, _ in waits])
+        self.results.keep(f"seen.{label}", [lag for _, lag in waits])
+        most = max(gets)
+        self.results.add(
+            f"2. GETs for a {label} wait, median / max of {len(gets)}",
+            f"{med(gets):g} / {most}",
+            f"≤ {budget}",
+            most <= budget,
+        )
+
+    # -- 6. the CLI
+
+    def cli(self, backend: Backend, session_id: str) -> None:
+        log(f"6. CLI cold start ({self.runs} runs)")
+        exe = Path(sys.executable).with_name("skyvern-cdp")
+        env = dict(os.environ, SKYVERN_BASE_URL=backend.base_url)
+        env.pop("SKYVERN_API_KEY", None)
+        if backend.api_key:
+            env["SKYVERN_API_KEY"] = backend.api_key
+        has_info = (
+            subprocess.run(
+                [str(exe), "info", "--help"], env=env, capture_output=True, check=False
+            ).returncode
+            == 0
+        )
+        if has_info:
+            argv = [str(exe), "info", session_id]
+            label = f"`skyvern-cdp info {session_id[:8]}…`"
+        else:
+            argv = [sys.executable, "-c", "import skyvern_cdp.client"]
+            label = "`python -c 'import skyvern_cdp.client'` (no `info` command yet)"
+        baseline = [sys.executable, "-c", "pass"]
+
+        def timed(command: list[str]) -> float:
+            start = now()
+            done = subprocess.run(command, env=env, capture_output=True, check=False)
+            took = now() - start
+            if done.returncode != 0:
+                raise RuntimeError(f"{command[-2:]} failed: {done.stderr.decode()[-500:]}")
+            return took
+
+        timed(argv)
+        runs = [timed(argv) for _ in range(self.runs)]
+        bare = [timed(baseline) for _ in range(self.runs)]
+        python_x = [sys.executable, "-X", "importtime"]
+        traced = (
+            [*python_x, "-m", "skyvern_cdp.cli", "info", session_id]
+            if has_info
+            else [*python_x, *argv[1:]]
+        )
+        imports = subprocess.run(traced, env=env, capture_output=True, check=False)
+        uses_playwright = any(
+            line.split("|")[-1].strip().startswith("playwright")
+            for line in imports.stderr.decode().splitlines()
+            if line.startswith("import time:")
+        )
+        res = self.results
+        res.keep("cli", runs)
+        res.keep("cli.python", bare)
+        res.add(f"6. cold start of {label}, median", ms(med(runs)))
+        res.add("6. … the interpreter alone (`python -c pass`)", ms(med(bare)))
+        res.add(
+            "6. … imports Playwright", "yes" if uses_playwright else "no", "no", not uses_playwright
+        )
+
+    # -- all of it
+
+    async def run(self, concurrency: int, only: set[str]) -> Results:
+        started = now()
+        if only & {"cold", "warm", "concurrent", "cli"}:
+            fast = self.backend(ready_delay=0.0)
+            admin = self.admin(fast)
+            count = concurrency if "concurrent" in only else 2
+            log(f"creating {count} running sessions")
+            created = await asyncio.gather(*(self.create(admin) for _ in range(count)))
+            sessions = [await admin.wait_for_browser_session(sid, timeout=60) for sid in created]
+            if "cold" in only:
+                await self.cold(fast, sessions[0])
+            if "warm" in only:
+                await self.warm(fast, sessions[0].browser_session_id, sessions[1])
+            if "concurrent" in only:
+                await self.concurrent(fast, [s.browser_session_id for s in sessions])
+            if "cli" in only:
+                self.cli(fast, sessions[0].browser_session_id)
+            await asyncio.gather(*(admin.close_browser_session(sid) for sid in created))
+        if "lag" in only:
+            await self.lag(self.backend(ready_delay=(2.0, 3.0)))
+            self.add_naive_rows()
+        if "waits" in only:
+            # Last and alone: their Chromiums start all at once when the delay ends, which
+            # would disturb any timing running then. GET counts do not mind.
+            waits = [(20.0, self.runs, 25)]
+            if self.minute:
+                waits.append((60.0, 3, 60))
+            log("2. GETs of " + " and ".join(f"{n} {d:g} s waits" for d, n, _ in waits))
+            counted = await asyncio.gather(
+                *(self.long_waits(self.backend(ready_delay=d), n) for d, n, _ in waits)
+            )
+            for (delay, _, budget), found in zip(waits, counted, strict=True):
+                self.add_long_rows(f"{delay:g} s", found, budget)
+        order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5}
+        self.results.rows.sort(key=lambda row: order.get(row.measure[:1], 9))
+        self.results.notes.append(f"whole run: {now() - started:.0f} s")
+        return self.results
+
+
+MEASURES = ("cold", "warm", "concurrent", "cli", "lag", "waits")
+
+
+def load_average() -> str:
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
+
+
+def environment() -> str:
+    import platform
+
+    from playwright._repo_version import version as playwright_version
+
+    import skyvern_cdp
+
+    return (
+        f"{platform.python_implementation()} {platform.python_version()},"
+        f" Playwright {playwright_version}, skyvern_cdp {skyvern_cdp.__version__},"
+        f" {os.cpu_count()} CPUs"
+    )
+
+
+NOTES = """\
+Notes: medians of {runs} runs; each ratio is taken inside one run (both sides back to back,
+order alternating) and its median reported. One process: the local backend (real Chromium,
+closed network) marks a session running at `time.monotonic()`, the clock read when `connect`
+returns. "GET that saw it ready" is the `on_status` callback, which fires when the polled
+status turns running (after that GET's answer is parsed), so it leaves out the GET's own
+round trip. GETs are the backend's count for the session. The 20 s waits (and with --minute
+three 60 s waits) run last, all at once, with `wait_for_browser_session` (the poll loop
+`connect` uses). HTTP connections are counted with the `socket.connect` audit event."""
+
+
+def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="runs per measure (default 10)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent attaches")
+    parser.add_argument(
+        "--minute", action="store_true", help="also count the GETs of three 60 s waits (+40 s)"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(MEASURES),
+        help=f"comma-separated subset of {','.join(MEASURES)} (default: all)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write every sample here")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.runs < 3:
+        parser.error("--runs must be at least 3")
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if not only or only - set(MEASURES):
+        parser.error(f"--only takes names from {','.join(MEASURES)}")
+    if args.concurrency < 2:
+        parser.error("--concurrency must be at least 2")
+    if args.seed is not None:
+        random.seed(args.seed)
+    counter = ConnectionCounter()
+    bench = Bench(args.runs, factory or local_backend, counter, minute=args.minute)
+
+    load_before = load_average()
+
+    async def go() -> Results:
+        try:
+            return await bench.run(args.concurrency, only)
+        finally:
+            await bench.aclose()
+
+    results = asyncio.run(go())
+    print(results.table())
+    print()
+    print(NOTES.format(runs=args.runs))
+    print(
+        f"Machine: {environment()}; load average {load_before} before, {load_average()} after;"
+        f" {'; '.join(results.notes)}."
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(results.samples, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
