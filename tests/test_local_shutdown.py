@@ -166,12 +166,20 @@ def test_serve_stops_everything_on_a_signal(sig: signal.Signals, serve_env: dict
             proc.wait()
 
 
-def test_serve_refuses_a_remote_host_without_allow_remote(serve_env: dict[str, str]) -> None:
-    argv = [sys.executable, "-m", "skyvern_cdp.cli", "serve", "--host", "0.0.0.0", "--port", "0"]
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--host", "0.0.0.0"], "--allow-remote"),
+        (["--max-sessions", "-1"], "max_sessions must be >= 0"),
+        (["--ready-delay", "-2"], "ready_delay must be >= 0"),
+    ],
+)
+def test_serve_refuses_bad_options(serve_env: dict[str, str], args: list[str], says: str) -> None:
+    argv = [sys.executable, "-m", "skyvern_cdp.cli", "serve", "--port", "0", *args]
     done = subprocess.run(argv, capture_output=True, text=True, env=serve_env, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "--allow-remote" in done.stderr
+    assert says in done.stderr
 
 
 CHILD = textwrap.dedent(

@@ -16,6 +16,7 @@ Chromium, hashing files) runs in threads. Decisions come from :mod:`.registry`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
@@ -363,8 +364,6 @@ class SessionManager:
             return data
 
     async def _capture(self, rt: _Runtime, cdp: CDPConnection) -> bytes:
-        import base64
-
         targets = await cdp.send("Target.getTargets", timeout=5.0)
         pages = [t for t in targets.get("targetInfos", []) if t.get("type") == "page"]
         if not pages:
