@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from skyvern_cdp.client import AsyncSkyvernClient, SkyvernClient
     from skyvern_cdp.config import PRESETS
     from skyvern_cdp.errors import (
+        APIConnectionError,
         APIError,
+        APITimeoutError,
         AuthenticationError,
         CDPConnectError,
         CDPConnectTimeoutError,
@@ -47,7 +49,8 @@ _LAZY = {
     "PRESETS": "skyvern_cdp.config",
     **dict.fromkeys(
         (
-            "APIError", "AuthenticationError", "CDPConnectError", "CDPConnectTimeoutError",
+            "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
+            "CDPConnectError", "CDPConnectTimeoutError",
             "InsecureTransportError", "InvalidArgumentError", "InvalidArgumentTypeError",
             "RequestRejectedError", "SessionClosedError", "SessionEndedError", "SessionError",
             "SessionNotFoundError", "SessionNotReadyError", "SkyvernCDPError",
@@ -84,7 +87,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRESETS",
+    "APIConnectionError",
     "APIError",
+    "APITimeoutError",
     "AsyncSkyvernClient",
     "AuthenticationError",
     "BrowserSessionResponse",

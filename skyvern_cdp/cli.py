@@ -577,44 +577,18 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_AUTH_OR_NOT_FOUND
     if isinstance(exc, (SessionEndedError, SessionClosedError)):
         return EXIT_SESSION_ENDED
-    if isinstance(exc, TimeoutError) or _is_http_timeout(exc):
+    if isinstance(exc, TimeoutError):
         return EXIT_TIMED_OUT
     return EXIT_ERROR
-
-
-def _is_http_timeout(exc: BaseException) -> bool:
-    httpx = sys.modules.get("httpx")
-    return httpx is not None and isinstance(exc, httpx.TimeoutException)
-
-
-def _describe(exc: BaseException, args: argparse.Namespace) -> str:
-    """What went wrong, in words; a failure to reach the API names the URL and what to do."""
-    httpx = sys.modules.get("httpx")
-    if httpx is not None and isinstance(exc, httpx.TransportError):
-        from skyvern_cdp.config import resolve_base_url
-
-        try:
-            url = resolve_base_url(args.base_url)
-        except Exception:
-            url = "the API"
-        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if isinstance(exc, httpx.TimeoutException):
-            seconds = getattr(args, "timeout", None)
-            within = f" within {seconds:g}s" if isinstance(seconds, float) else ""
-            return f"no answer from {url}{within} ({cause}); pass a longer --timeout"
-        return f"cannot reach {url} ({cause}); check --base-url or SKYVERN_BASE_URL"
-    return str(exc)
 
 
 def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
     from skyvern_cdp.config import redact_text
     from skyvern_cdp.errors import SkyvernCDPError
 
-    text = _describe(exc, args).strip()
+    text = str(exc).strip()
     line = text.splitlines()[0] if text else ""
-    httpx = sys.modules.get("httpx")
-    expected = (SkyvernCDPError,) + ((httpx.TransportError,) if httpx is not None else ())
-    if not isinstance(exc, expected):  # an unexpected error: name its kind
+    if not isinstance(exc, SkyvernCDPError):  # an unexpected error: name its kind
         line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
     return redact_text(line, _secrets(args))[:500]
 

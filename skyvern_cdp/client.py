@@ -34,7 +34,12 @@ from typing_extensions import Self, Unpack
 
 from skyvern_cdp import protocol
 from skyvern_cdp.config import Settings, redact_text, resolve_settings, validate_timeout
-from skyvern_cdp.errors import APIError, InvalidArgumentError, InvalidArgumentTypeError
+from skyvern_cdp.errors import (
+    APIConnectionError,
+    APIError,
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+)
 from skyvern_cdp.models import (
     BrowserSessionResponse,
     CloseBrowserSessionResponse,
@@ -304,15 +309,20 @@ class SkyvernClient(_ClientBase):
         deadline: Deadline,
         on_failure: Callable[[BaseException], object] | None = None,
     ) -> httpx.Response:
-        for attempt in tenacity.Retrying(**self._retrying_kwargs(request, deadline, on_failure)):
-            with attempt:
-                response = self._http.request(
-                    request.method,
-                    request.path,
-                    json=request.json,
-                    timeout=request_timeout(deadline.remaining(), self.read_timeout),
-                )
-                self._check(request, response)
+        try:
+            for attempt in tenacity.Retrying(
+                **self._retrying_kwargs(request, deadline, on_failure)
+            ):
+                with attempt:
+                    response = self._http.request(
+                        request.method,
+                        request.path,
+                        json=request.json,
+                        timeout=request_timeout(deadline.remaining(), self.read_timeout),
+                    )
+                    self._check(request, response)
+        except httpx.TransportError as exc:
+            raise protocol.unreachable(request, self.base_url, exc, self.settings.secrets) from exc
         return response
 
     def get_browser_session(
@@ -386,12 +396,12 @@ class SkyvernClient(_ClientBase):
             try:
                 response = self._send(request, deadline, waiter.note_failure)
                 session = protocol.parse_session(response.status_code, response.content, request)
+            except APIConnectionError as exc:
+                raise waiter.timed_out(exc) from exc
             except APIError as exc:
                 if deadline.expired and is_retryable_api_error(exc):
                     raise waiter.timed_out(exc) from exc
                 raise
-            except httpx.TransportError as exc:
-                raise waiter.timed_out(exc) from exc
             step = waiter.observe(session)
             if not isinstance(step, PollAgain):
                 return step
@@ -442,15 +452,18 @@ class AsyncSkyvernClient(_ClientBase):
         on_failure: Callable[[BaseException], object] | None = None,
     ) -> httpx.Response:
         retrying = tenacity.AsyncRetrying(**self._retrying_kwargs(request, deadline, on_failure))
-        async for attempt in retrying:
-            with attempt:
-                response = await self._http.request(
-                    request.method,
-                    request.path,
-                    json=request.json,
-                    timeout=request_timeout(deadline.remaining(), self.read_timeout),
-                )
-                self._check(request, response)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._http.request(
+                        request.method,
+                        request.path,
+                        json=request.json,
+                        timeout=request_timeout(deadline.remaining(), self.read_timeout),
+                    )
+                    self._check(request, response)
+        except httpx.TransportError as exc:
+            raise protocol.unreachable(request, self.base_url, exc, self.settings.secrets) from exc
         return response
 
     async def get_browser_session(
@@ -516,12 +529,12 @@ class AsyncSkyvernClient(_ClientBase):
             try:
                 response = await self._send(request, deadline, waiter.note_failure)
                 session = protocol.parse_session(response.status_code, response.content, request)
+            except APIConnectionError as exc:
+                raise waiter.timed_out(exc) from exc
             except APIError as exc:
                 if deadline.expired and is_retryable_api_error(exc):
                     raise waiter.timed_out(exc) from exc
                 raise
-            except httpx.TransportError as exc:
-                raise waiter.timed_out(exc) from exc
             step = waiter.observe(session)
             if not isinstance(step, PollAgain):
                 return step

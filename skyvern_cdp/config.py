@@ -240,7 +240,7 @@ def redact_address(address: str) -> str:
 
 
 _QUERY_SECRET = re.compile(
-    r"([?&#;](?:token|key|api_key|secret|auth|sig|signature|access_token)=)[^&#\s'\"]+",
+    r"([?&#;][\w.-]*(?:token|key|secret|auth|sig|signature|credential|password)=)[^&#\s'\"]+",
     re.IGNORECASE,
 )
 

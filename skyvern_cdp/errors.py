@@ -15,6 +15,8 @@ session id must start with 'pbs_' (got 'not-an-id')
     ├── InsecureTransportError                     would send the key over plain http
     ├── SyncAPIInAsyncLoopError (RuntimeError)     sync API called inside a running loop
     ├── APIError                                   an HTTP failure: .status_code, .body
+    │   ├── APIConnectionError                     unreachable until the deadline
+    │   │   └── APITimeoutError (TimeoutError)     no answer in time
     │   ├── AuthenticationError                    403
     │   ├── SessionNotFoundError                   404
     │   └── RequestRejectedError                   422, .detail parsed
@@ -38,7 +40,9 @@ if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse, ValidationError
 
 __all__ = [
+    "APIConnectionError",
     "APIError",
+    "APITimeoutError",
     "AuthenticationError",
     "CDPConnectError",
     "CDPConnectTimeoutError",
@@ -102,6 +106,17 @@ class APIError(SkyvernCDPError):
         self.status_code = status_code
         self.body = body
         self.retry_after = retry_after
+
+
+class APIConnectionError(APIError):
+    """The API could not be reached (refused, reset, DNS) until the call's deadline.
+
+    ``status_code`` is ``None``. Check the base URL and the network.
+    """
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The API did not answer in time, on every try until the call's deadline."""
 
 
 class AuthenticationError(APIError):

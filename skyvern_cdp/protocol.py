@@ -145,6 +145,25 @@ def error_for_status(
     return error
 
 
+def unreachable(
+    request: Request, base_url: str, exc: BaseException, secrets: tuple[str, ...] = ()
+) -> APIError:
+    """The typed error for a transport failure that outlasted its retries."""
+    from skyvern_cdp.errors import APIConnectionError, APITimeoutError
+
+    kind = (
+        APITimeoutError
+        if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+        else (APIConnectionError)
+    )
+    what = "did not answer in time" if kind is APITimeoutError else "could not be reached"
+    detail = redact_text(str(exc) or type(exc).__name__, secrets)[:200]
+    return kind(
+        f"{request.method} {request.path}: {base_url} {what} ({type(exc).__name__}: {detail});"
+        " check the base URL (base_url= or SKYVERN_BASE_URL) and the network",
+    )
+
+
 def _malformed(request: Request, status: int, body: Any, problem: str) -> APIError:
     return APIError(
         f"{request.method} {request.path} answered {status} with {problem}; is the base URL a"

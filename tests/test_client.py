@@ -304,3 +304,28 @@ def test_bad_ids_fail_before_any_request(api: ScriptedAPI, call: Call, sid: str)
 def test_repr_hides_the_key(api: ScriptedAPI) -> None:
     with SkyvernClient(KEY, api.base_url) as client:
         assert KEY not in repr(client) and api.base_url in repr(client)
+
+
+def test_an_unreachable_api_is_a_typed_error_within_the_deadline() -> None:
+    from skyvern_cdp import APIConnectionError, SkyvernCDPError
+
+    started = time.monotonic()
+    with (
+        SkyvernClient(KEY, "http://127.0.0.1:9") as client,
+        pytest.raises(APIConnectionError) as info,
+    ):
+        client.get_browser_session(SID, timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert isinstance(info.value, SkyvernCDPError) and info.value.status_code is None
+    assert "127.0.0.1:9" in str(info.value) and KEY not in str(info.value)
+
+
+def test_an_api_that_never_answers_is_a_timeout_error(api: ScriptedAPI, call: Call) -> None:
+    from skyvern_cdp import APITimeoutError
+
+    api.script("GET", PATH, Reply(200, session(SID), delay=5.0))
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as info:
+        call("get_browser_session", SID, timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    assert isinstance(info.value, TimeoutError)

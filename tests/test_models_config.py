@@ -216,3 +216,14 @@ def test_redact_text_removes_keys_and_query_tokens() -> None:
     text = "failed ws://h/x?token=t0k3n&a=1 with key sk-live-12345"
     clean = redact_text(text, ["sk-live-12345"])
     assert "t0k3n" not in clean and "sk-live-12345" not in clean and "a=1" in clean
+
+
+def test_redact_text_removes_presigned_url_signatures() -> None:
+    url = (
+        "https://b.s3.amazonaws.com/f.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAXX%2F2026&X-Amz-Signature=abc123&X-Amz-Security-Token=tok&v=1"
+    )
+    clean = redact_text(url)
+    for secret in ("AKIAXX", "abc123", "=tok"):
+        assert secret not in clean
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in clean and "v=1" in clean
