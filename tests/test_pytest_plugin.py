@@ -126,10 +126,6 @@ async def test_async_fixtures(skyvern_async_browser, skyvern_async_context,
     assert skyvern_async_page.context is skyvern_async_context
     await skyvern_async_page.goto("data:text/html,<title>async</title>")
     assert await skyvern_async_page.title() == "async"
-
-async def test_second_async_test_gets_its_own_loop(skyvern_async_page):
-    await skyvern_async_page.goto("data:text/html,<title>again</title>")
-    assert await skyvern_async_page.title() == "again"
 '''
 
 FAILING_TEST = '''
@@ -157,7 +153,7 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
         "--skyvern-base-url", backend.base_url,
         "--skyvern-api-key", LOCAL_API_KEY,
     )
-    result.assert_outcomes(passed=8, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
     sessions = {line["session"] for line in recorded(suite)}
     assert len(sessions) == 1, sessions  # sync and async fixtures: one session per process
     (sid,) = sessions
@@ -378,11 +374,9 @@ def test_a_session_whose_setup_failed_is_closed(
 def test_a_failed_attach_is_one_clear_line_that_never_shows_the_key(
     suite: pytest.Pytester,
 ) -> None:
+    # In-process (asyncio only: its driver lives and dies inside the inner run's loop).
     suite.makepyfile(
         """
-        def test_sync(skyvern_browser):
-            pass
-
         async def test_async(skyvern_async_browser):
             pass
         """
@@ -390,14 +384,14 @@ def test_a_failed_attach_is_one_clear_line_that_never_shows_the_key(
     refused = session("pbs_refused", ready=True, browser_address="ws://127.0.0.1:1/devtools/b/x")
     with ScriptedAPI() as api:
         api.script("GET", "/v1/browser_sessions/pbs_refused", Reply(200, refused))
-        result = run(
-            suite, "--showlocals", "--skyvern-session", "pbs_refused", "--skyvern-base-url",
+        result = suite.runpytest(
+            "--showlocals", "--skyvern-session", "pbs_refused", "--skyvern-base-url",
             api.base_url, "--skyvern-api-key", SECRET, "--skyvern-timeout", "1",
         )
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["CDPConnectTimeoutError: could not attach to session pbs_refused within the 1s*"
-         "(here: --skyvern-timeout)"] * 2
+         "(here: --skyvern-timeout)"]
     )
     assert "Traceback" not in result.stdout.str()
     assert SECRET not in result.stdout.str() + result.stderr.str()
