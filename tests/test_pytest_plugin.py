@@ -308,12 +308,13 @@ import pytest
 
 @pytest.mark.parametrize("n", range(4))
 def test_blocks(skyvern_session, pytestconfig, n):
-    (pytestconfig.rootpath / f"started-{os.getpid()}-{n}").touch()
+    started = pytestconfig.rootpath / f"started-{os.getpid()}"
+    started.write_text(skyvern_session.browser_session_id)
     threading.Event().wait(120)
 '''
 
 
-def test_ctrl_c_under_xdist_closes_every_launched_session(
+def test_a_crashed_worker_and_ctrl_c_leave_no_launched_session_open(
     suite: pytest.Pytester, backend: LocalBackend, client: SkyvernClient
 ) -> None:
     suite.makepyfile(test_blocking=BLOCKING_TESTS)
@@ -321,7 +322,7 @@ def test_ctrl_c_under_xdist_closes_every_launched_session(
     env = dict(os.environ, SKYVERN_API_KEY=backend.api_key or "")
     argv = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2",
-        "--skyvern-launch", "--skyvern-base-url", backend.base_url,
+        "--max-worker-restart", "0", "--skyvern-launch", "--skyvern-base-url", backend.base_url,
     ]
     with subprocess.Popen(
         argv,
@@ -336,13 +337,19 @@ def test_ctrl_c_under_xdist_closes_every_launched_session(
         try:
             assert wait_for(lambda: len(list(suite.path.glob("started-*"))) >= 2, 60)
             assert len(live_ids(client) - before) == 2  # both workers launched, both blocked
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
+            crashed = sorted(suite.path.glob("started-*"))[0]
+            os.kill(int(crashed.name.split("-")[1]), signal.SIGKILL)  # no chance to clean up
+            orphan = crashed.read_text()
+            os.killpg(proc.pid, signal.SIGINT)  # then Ctrl-C, which reaches the whole group
             out, _ = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out.decode()[-2000:]
+    text = out.decode()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, text[-3000:]
+    # The live worker closed its own session; the controller closed the crashed worker's.
+    assert f"closed session {orphan}, left open by a worker that stopped" in text, text[-3000:]
     assert live_ids(client) - before == set()
 
 
