@@ -165,6 +165,7 @@ class ChromiumProcess:
         start_timeout: float = 30.0,
         root_prefix: str = "scdp-",
         download_dir: Path | None = None,
+        on_root: Callable[[Path], None] | None = None,
         on_spawn: Callable[[int, Path], None] | None = None,
     ) -> ChromiumProcess:
         """Start Chromium and wait until its CDP endpoint is written out.
@@ -172,12 +173,20 @@ class ChromiumProcess:
         Each process gets a fresh directory under ``/tmp`` (short, so Chromium's socket paths
         fit) holding its profile, its ``TMPDIR`` and its downloads; :meth:`stop` removes it.
         Downloads go to ``download_dir`` (default: ``<root>/downloads``) unless a CDP client
-        redirects them. ``on_spawn(pid, root)`` is called as soon as the process exists (its
-        process-group id is its pid), so a watchdog can learn what to clean up.
+        redirects them. So that a watchdog can learn what to clean up, ``on_root(root)`` is
+        called once the directory exists and before the process does (Chromium names it in
+        its ``--user-data-dir``), and ``on_spawn(pid, root)`` as soon as the process exists
+        (its process-group id is its pid).
         """
         exe = executable or find_chromium()
         tmp = "/tmp" if os.path.isdir("/tmp") else None
         root = Path(tempfile.mkdtemp(prefix=root_prefix, dir=tmp))
+        if on_root is not None:
+            try:
+                on_root(root)
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
         for sub in ("profile", "tmp", "downloads"):
             (root / sub).mkdir()
         _write_preferences(root / "profile", download_dir or root / "downloads")

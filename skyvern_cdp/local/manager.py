@@ -70,6 +70,7 @@ class _Runtime:
     downloads: dict[str, str] = field(default_factory=dict)  # guid -> suggested file name
     shot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_shot: tuple[float, bytes] | None = None
+    chromium_root: Path | None = None  # Chromium's directory, as soon as it exists
     spawned: tuple[int, Path] | None = None  # (pid, root) as soon as Chromium exists
 
 
@@ -226,10 +227,16 @@ class SessionManager:
         rec = rt.record
         watchdog = self.watchdog
 
+        def on_root(root: Path) -> None:
+            # Known before Chromium exists: if we die before on_spawn, the watchdog still
+            # finds the process by its --user-data-dir and removes the directory.
+            rt.chromium_root = root
+            if watchdog is not None:
+                watchdog.add_dir(root)
+
         def on_spawn(pid: int, root: Path) -> None:
             rt.spawned = (pid, root)
             if watchdog is not None:
-                watchdog.add_dir(root)
                 watchdog.add_group(pid)
 
         deadline = time.monotonic() + START_TIMEOUT
@@ -240,13 +247,16 @@ class SessionManager:
                 url=rec.url or "about:blank",
                 start_timeout=START_TIMEOUT,
                 download_dir=rec.download_dir,
+                on_root=on_root,
                 on_spawn=on_spawn,
             )
         except Exception:
             # start() killed its process group and removed its directory already.
-            if rt.spawned is not None and watchdog is not None:
-                watchdog.forget_group(rt.spawned[0])
-                watchdog.forget_dir(rt.spawned[1])
+            if watchdog is not None:
+                if rt.spawned is not None:
+                    watchdog.forget_group(rt.spawned[0])
+                if rt.chromium_root is not None:
+                    watchdog.forget_dir(rt.chromium_root)
             raise
         try:
             _wait_for_json_version(process, deadline)

@@ -114,17 +114,68 @@ class Watchdog:
 # ---- the watchdog process itself: standard library only ------------------------------------
 
 
+def _processes_using(dirs: set[str]) -> set[int]:
+    """Pids whose ``--user-data-dir`` lies in one of ``dirs`` (Linux ``/proc``; else none).
+
+    This finds a Chromium whose parent died after starting it but before telling us its pid.
+    """
+    prefixes = tuple(path.rstrip("/") + "/" for path in dirs)
+    found: set[int] = set()
+    if not prefixes:
+        return found
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                args = handle.read().split(b"\0")
+        except OSError:
+            continue
+        for arg in args:
+            if arg.startswith(b"--user-data-dir="):
+                value = arg[len(b"--user-data-dir=") :].decode(errors="replace").rstrip("/") + "/"
+                if value.startswith(prefixes):
+                    found.add(int(entry))
+    found.discard(os.getpid())
+    return found
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (a zombie has stopped: it cannot write)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: assume so until the deadline
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ")".
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
 def _kill_groups(groups: set[int]) -> None:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
     for pgid in groups:
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                break
+        while time.monotonic() < deadline and _group_running(pgid):
             time.sleep(0.01)
 
 
@@ -169,6 +220,14 @@ def main() -> int:
     with contextlib.suppress(EOFError):
         _serve(sys.stdin.buffer, groups, dirs)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for pid in _processes_using(dirs):
+        with contextlib.suppress(OSError):
+            pgid = os.getpgid(pid)
+            # Chromium leads its own group; anything else is killed alone.
+            if pgid == pid and pgid != os.getpgid(0):
+                groups.add(pgid)
+            else:
+                os.kill(pid, signal.SIGKILL)
     _kill_groups(groups)
     _remove_dirs(dirs)
     return 0
