@@ -131,3 +131,18 @@ def test_wire_shape_is_a_valid_session(check_session: Callable[[Any], Any]) -> N
     assert model.organization_id == "o_local"
     assert model.completed_at is not None
     assert model.completed_at.utcoffset() is not None
+
+
+def test_the_shipped_spec_copies_match_the_contract(spec_document: dict[str, Any]) -> None:
+    """The package's JSON copy (served in /openapi.json) and tests/data are the same document,
+    and both equal ``../shared/spec`` when that checkout is present."""
+    import yaml
+
+    from skyvern_cdp.local.app import spec_document as shipped
+
+    assert shipped() == spec_document
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
+    contract = shared / "get-browser-session.openapi.yaml"
+    if not contract.exists():
+        pytest.skip(f"{contract} is not checked out here")
+    assert yaml.safe_load(contract.read_text(encoding="utf-8")) == spec_document
