@@ -150,6 +150,8 @@ def test_download_without_a_cdp_client_lands_in_download_path(
         created = http.post("/v1/browser_sessions", json={"url": f"{site}/report.csv"}).json()
         sid = created["browser_session_id"]
         try:
+            # Chromium may save the file even before the session is marked running.
+            wait_session(http, sid, check_session, running)
             body = wait_session(http, sid, check_session, lambda b: bool(b["downloaded_files"]))
             assert body["status"] == "running"
             [info] = body["downloaded_files"]
