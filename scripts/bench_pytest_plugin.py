@@ -1,11 +1,12 @@
 """Time the pytest plugin: what it costs when inactive, per fixture, and on the example suite.
 
-    .venv/bin/python scripts/bench_pytest_plugin.py              # about a minute; markdown tables
+    .venv/bin/python scripts/bench_pytest_plugin.py              # a few minutes; markdown tables
     .venv/bin/python scripts/bench_pytest_plugin.py --runs 9     # more runs per measure
 
 1. Inactive overhead: ``pytest`` on a 20-test suite that does not use the plugin, with the
    plugin loaded and with ``-p no:skyvern_cdp`` (runs alternate; medians), and the import
-   time of ``skyvern_cdp.pytest_plugin`` alone (``-X importtime``, on top of ``import pytest``).
+   time of ``skyvern_cdp.pytest_plugin`` alone (``-X importtime``, after pytest and
+   pytest-asyncio, which pytest has loaded by then).
 2. Fixtures: setup time of ``skyvern_page`` (the first test also launches and attaches) and of
    ``skyvern_async_page`` (its own driver and attach per test), from ``--durations``.
 3. The example suite (``examples/pytest_suite``) against ``skyvern-cdp serve``: wall time with
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -60,14 +62,25 @@ def pytest_argv(*args: str) -> list[str]:
 
 
 def timed(argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    elapsed, _, out = timed_cpu(argv, cwd, env)
+    return elapsed, out
+
+
+def timed_cpu(
+    argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system, the process and its children), output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     elapsed = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(argv)}\n{done.stdout[-3000:]}")
-    return elapsed, done.stdout
+    return elapsed, cpu, done.stdout
 
 
 def live_sessions(base_url: str) -> int:
@@ -92,12 +105,15 @@ def start_serve() -> tuple[subprocess.Popen[str], str]:
     return proc, base_url
 
 
+IMPORT_PROBE = "import pytest, pytest_asyncio; import skyvern_cdp.pytest_plugin"
+
+
 def import_cost(runs: int) -> tuple[float, float]:
     """Median self+children microseconds of ``skyvern_cdp.pytest_plugin`` and of the package."""
     plugin, package = [], []
     for _ in range(runs):
         done = subprocess.run(
-            [PYTHON, "-X", "importtime", "-c", "import pytest; import skyvern_cdp.pytest_plugin"],
+            [PYTHON, "-X", "importtime", "-c", IMPORT_PROBE],
             capture_output=True, text=True, check=True,
         )
         for line in done.stderr.splitlines():
@@ -124,6 +140,7 @@ def durations(output: str, pattern: str) -> list[float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per measure (default 5)")
+    parser.add_argument("--only-inactive", action="store_true", help="measure 1. only")
     args = parser.parse_args(argv)
     runs = max(1, args.runs)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYVERN_")}
@@ -132,25 +149,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         (work / "pytest.ini").write_text(INI)
         (work / "test_plain.py").write_text(PLAIN_SUITE)
-        with_plugin, without = [], []
-        for i in range(runs * 2):
+        wall: dict[bool, list[float]] = {True: [], False: []}
+        cpu: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(runs * 4):
             use = i % 2 == 0
             extra = () if use else ("-p", "no:skyvern_cdp")
-            seconds, _ = timed(pytest_argv(*extra, "test_plain.py"), work, env)
-            (with_plugin if use else without).append(seconds)
+            seconds, cpu_seconds, _ = timed_cpu(pytest_argv(*extra, "test_plain.py"), work, env)
+            wall[use].append(seconds)
+            cpu[use].append(cpu_seconds)
         plugin_ms, package_ms = import_cost(runs)
-        print("## Inactive plugin (20 plain tests)\n")
-        print("| measure | median |")
+        print(f"## Inactive plugin (20 plain tests, {runs * 2} runs each, alternating)\n")
+        print("| measure | plugin loaded | `-p no:skyvern_cdp` | difference |")
+        print("| --- | --- | --- | --- |")
+        for label, samples in (("wall", wall), ("CPU (user+sys)", cpu)):
+            on, off = statistics.median(samples[True]), statistics.median(samples[False])
+            print(f"| {label}, median | {on:.3f} s | {off:.3f} s | {(on - off) * 1000:+.0f} ms |")
+        print()
+        print("| import | median |")
         print("| --- | --- |")
-        print(f"| pytest run, plugin loaded | {statistics.median(with_plugin):.3f} s |")
-        print(f"| pytest run, `-p no:skyvern_cdp` | {statistics.median(without):.3f} s |")
-        print(
-            "| difference | "
-            f"{(statistics.median(with_plugin) - statistics.median(without)) * 1000:+.0f} ms |"
-        )
-        print(f"| import `skyvern_cdp.pytest_plugin` (incl. package) | {plugin_ms:.0f} ms |")
-        print(f"| of which `import skyvern_cdp` (the package) | {package_ms:.0f} ms |")
+        print(f"| `skyvern_cdp.pytest_plugin` (incl. package) | {plugin_ms:.0f} ms |")
+        print(f"| of which `skyvern_cdp` (the package) | {package_ms:.0f} ms |")
 
+        if args.only_inactive:
+            return 0
         serve, base_url = start_serve()
         try:
             run_env = dict(env, SKYVERN_BASE_URL=base_url)

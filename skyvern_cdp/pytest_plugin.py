@@ -42,7 +42,7 @@ session-scoped). A failed test's report gets a "skyvern session" section (id, st
 ``app_url``, recordings, downloaded files) from a fresh GET.
 
 This module imports nothing heavy: Playwright and the HTTP client load only once a session
-is asked for.
+is asked for. (PYTEST_DONT_REWRITE: it has no test asserts, so pytest need not rewrite it.)
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
-from skyvern_cdp.config import BASE_URL_ENV
 from skyvern_cdp.errors import InvalidArgumentError, SkyvernCDPError
 
 if TYPE_CHECKING:
@@ -254,7 +253,7 @@ def resolve_options(config: pytest.Config) -> Options | None:
             "--skyvern-session and --skyvern-launch exclude each other: attach to an existing"
             " session, or launch one per worker"
         )
-    from skyvern_cdp.config import resolve_settings, validate_timeout
+    from skyvern_cdp.config import BASE_URL_ENV, resolve_settings, validate_timeout
     from skyvern_cdp.policy import validate_session_id
 
     try:
