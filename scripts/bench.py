@@ -35,13 +35,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserType, async_playwright
 
 from skyvern_cdp import AsyncSkyvernClient, BrowserSessionResponse
 from skyvern_cdp.async_api import connect, driver_stats
@@ -107,6 +107,26 @@ class ConnectionCounter:
             yield self
         finally:
             self.ports = set()
+
+
+@contextlib.contextmanager
+def timing_dials(record: list[float]) -> Iterator[None]:
+    """Time every ``connect_over_cdp`` made meanwhile (to split the hand-off: Playwright's
+    part, and the library's around it)."""
+    original = BrowserType.connect_over_cdp
+
+    async def timed(self: BrowserType, *args: Any, **kwargs: Any) -> Browser:
+        start = now()
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            record.append(now() - start)
+
+    BrowserType.connect_over_cdp = timed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BrowserType.connect_over_cdp = original  # type: ignore[method-assign]
 
 
 # -- results --------------------------------------------------------------------------------
@@ -194,9 +214,8 @@ class Bench:
         self.stack = contextlib.ExitStack()
         self.admins: list[AsyncSkyvernClient] = []
         self.fresh_connects: list[float] = []
+        self.dials: list[float] = []
         self.waits: list[float] = []
-        #: How long the backend takes from create to running with no delay (Chromium's start).
-        self.startup = 0.0
 
     # -- plumbing
 
@@ -223,6 +242,17 @@ class Bench:
     async def ready_session(self, admin: AsyncSkyvernClient) -> BrowserSessionResponse:
         sid = await self.create(admin)
         return await admin.wait_for_browser_session(sid, timeout=60)
+
+    async def chromium_startup(self, backend: Backend, admin: AsyncSkyvernClient) -> float:
+        """Median of three: create → running on a backend without delay, one at a time."""
+        took = []
+        for _ in range(3):
+            begun = now()
+            session = await self.ready_session(admin)
+            sid = session.browser_session_id
+            took.append((backend.ready_at(sid) or begun) - begun)
+            await admin.close_browser_session(sid)
+        return med(took)
 
     async def aclose(self) -> None:
         for client in self.admins:
@@ -438,7 +468,8 @@ class Bench:
                 seen.append(now())
                 driver_running.append(driver_stats().running)
 
-        with self.counter.watching(backend.base_url) as counter:
+        dials: list[float] = []
+        with self.counter.watching(backend.base_url) as counter, timing_dials(dials):
             began = now()
             browser: Browser = await self.attach(backend, sid, on_status=on_status)
             in_hand = now()
@@ -448,6 +479,7 @@ class Bench:
             check(ready is not None and seen, "the session was never seen ready")
             assert ready is not None
             self.waits.append(ready - began)
+            self.dials.append(sum(dials))
             return Lag(
                 lag=in_hand - ready,
                 handoff=in_hand - seen[0],
@@ -527,6 +559,13 @@ class Bench:
             "≤ 80 ms",
             med(handoffs) <= 0.080,
         )
+        dials = res.keep("dial.ours", self.dials)
+        res.add(
+            "2. … of which inside Playwright's `connect_over_cdp` (a just-started browser)",
+            ms(med(dials)),
+        )
+        own = [handoff - dial for handoff, dial in zip(handoffs, dials, strict=True)]
+        res.add("2. … of which the library's own part", ms(med(res.keep("own.ours", own))))
         warm = sum(1 for x in ours if x.driver_was_running)
         res.add(
             "2. driver already up when the ready GET came back",
@@ -550,7 +589,7 @@ class Bench:
         res.add("5. naive loop: GET that saw it ready → Browser in hand", ms(med(handoffs)))
         fresh = res.keep("fresh_connect.naive", self.fresh_connects)
         res.add("5. … of which `connect_over_cdp` to the just-ready browser", ms(med(fresh)))
-        res.add("5. naive loop: GETs for a 2–3 s wait, median", f"{med(gets):g}")
+        res.add("5. naive loop: GETs for the same waits, median", f"{med(gets):g}")
 
     async def long_waits(self, backend: Backend, count: int) -> list[tuple[int, float]]:
         """Sessions that become ready after the backend's fixed delay: (GETs, wait) of each.
@@ -652,9 +691,9 @@ class Bench:
         # One session alone first: how long the backend takes to start a Chromium.
         begun = now()
         first = await self.ready_session(admin)
-        self.startup = (fast.ready_at(first.browser_session_id) or begun) - begun
+        startup = (fast.ready_at(first.browser_session_id) or begun) - begun
         count = concurrency if "concurrent" in only else 2
-        log(f"creating {count} running sessions (one Chromium starts in {self.startup:.2f} s)")
+        log(f"creating {count} running sessions (one Chromium starts in {startup:.2f} s)")
         created = await asyncio.gather(*(self.create(admin) for _ in range(count - 1)))
         sessions = [first] + [
             await admin.wait_for_browser_session(sid, timeout=60) for sid in created
@@ -671,7 +710,8 @@ class Bench:
         if "lag" in only:
             # The backend's delay comes before Chromium starts: take its start time off, so
             # that sessions become ready 2-3 s after the first GET.
-            low, high = max(0.0, 2.0 - self.startup), max(0.0, 3.0 - self.startup)
+            startup = await self.chromium_startup(fast, admin)
+            low, high = max(0.0, 2.0 - startup), max(0.0, 3.0 - startup)
             await self.lag(self.backend(ready_delay=(low, high)))
             self.add_naive_rows()
         if "waits" in only:
