@@ -7,6 +7,7 @@ runs that only parse options or talk HTTP run in-process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,6 +75,17 @@ def client(backend: LocalBackend) -> Iterator[SkyvernClient]:
 
 def live_ids(client: SkyvernClient) -> set[str]:
     return {s.browser_session_id for s in client.list_browser_sessions(timeout=10)}
+
+
+@contextlib.contextmanager
+def closing_new_sessions(client: SkyvernClient) -> Iterator[set[str]]:
+    """Yield the live sessions from before; afterwards close any new one (if a test failed)."""
+    before = live_ids(client)
+    try:
+        yield before
+    finally:
+        for sid in live_ids(client) - before:
+            client.close_browser_session(sid)
 
 
 def recorded(pytester: pytest.Pytester) -> list[dict[str, Any]]:
@@ -147,12 +159,14 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
         test_d_failing=FAILING_TEST,
     )
     assert LOCAL_API_KEY is not None
-    result = run(
-        suite,
-        "--skyvern-launch",
-        "--skyvern-base-url", backend.base_url,
-        "--skyvern-api-key", LOCAL_API_KEY,
-    )
+    with closing_new_sessions(client):
+        result = run(
+            suite,
+            "--skyvern-launch",
+            "--skyvern-base-url", backend.base_url,
+            "--skyvern-api-key", LOCAL_API_KEY,
+        )
+        live_after = live_ids(client)
     result.assert_outcomes(passed=7, failed=1)
     sessions = {line["session"] for line in recorded(suite)}
     assert len(sessions) == 1, sessions  # sync and async fixtures: one session per process
@@ -171,18 +185,16 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
     output = result.stdout.str() + result.stderr.str()
     assert LOCAL_API_KEY not in output
     # A failure without --skyvern-keep-on-failure still closes the launched session.
-    assert sid not in live_ids(client)
+    assert sid not in live_after
     assert client.get_browser_session(sid).is_final
 
 
 # -- pytest-xdist -----------------------------------------------------------------------------
 
-# Files of these run with --dist loadfile, named to sort first: each worker starts on one.
+# Files of these run with --dist loadfile --no-loadscope-reorder, named to sort first: each
+# of the two workers starts on one of them.
 PER_WORKER_TESTS = '''
-import pytest
-
-@pytest.mark.parametrize("n", range(2))
-def test_records_its_session(skyvern_session, skyvern_browser, skyvern_context, record, n):
+def test_records_its_session(skyvern_session, skyvern_browser, skyvern_context, record):
     record(skyvern_session.browser_session_id,
            default=skyvern_context is skyvern_browser.contexts[0])
 '''
@@ -205,28 +217,28 @@ def test_xdist_launches_a_session_per_worker_and_keeps_only_the_failed_one(
         test_0_worker_a=PER_WORKER_TESTS + ONE_FAILURE, test_0_worker_b=PER_WORKER_TESTS
     )
     monkeypatch.setenv("SKYVERN_API_KEY", backend.api_key or "")
-    result = run(
-        suite, "-n", "2", "--dist", "loadfile", "--skyvern-launch", "--skyvern-base-url",
-        backend.base_url, "--skyvern-keep-on-failure",
-    )
-    result.assert_outcomes(passed=6, failed=1)
-    lines = recorded(suite)
-    by_worker: dict[str, set[str]] = {}
-    for line in lines:
-        by_worker.setdefault(line["worker"], set()).add(line["session"])
-    assert len(by_worker) == 2 and all(len(ids) == 1 for ids in by_worker.values()), by_worker
-    sessions = {line["session"] for line in lines}
-    assert len(sessions) == 2, "workers must not share a launched session"
-    (kept,) = {line["session"] for line in lines if line.get("failed")}
-    live = live_ids(client)
-    try:
+    with closing_new_sessions(client) as before:
+        result = run(
+            suite, "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
+            "--skyvern-launch", "--skyvern-base-url", backend.base_url,
+            "--skyvern-keep-on-failure",
+        )
+        result.assert_outcomes(passed=4, failed=1)
+        lines = recorded(suite)
+        by_worker: dict[str, set[str]] = {}
+        for line in lines:
+            by_worker.setdefault(line["worker"], set()).add(line["session"])
+        assert len(by_worker) == 2, by_worker  # files a and b ran on different workers
+        assert all(len(ids) == 1 for ids in by_worker.values()), by_worker
+        sessions = {line["session"] for line in lines}
+        assert len(sessions) == 2, "workers must not share a launched session"
+        (kept,) = {line["session"] for line in lines if line.get("failed")}
+        live = live_ids(client)
         assert kept in live  # the session of the worker that saw a failure stays open
-        assert not (sessions - {kept}) & live  # the other worker's session is closed
+        assert live - before == {kept}  # every other launched session is closed
         result.stdout.fnmatch_lines(
             [f"*kept session {kept} open after a failure; app_url: http://*/sessions/{kept}"]
         )
-    finally:
-        client.close_browser_session(kept)
 
 
 def test_xdist_workers_attach_to_one_given_session_each_in_its_own_context(
@@ -238,8 +250,11 @@ def test_xdist_workers_attach_to_one_given_session_each_in_its_own_context(
     try:
         monkeypatch.setenv("SKYVERN_API_KEY", backend.api_key or "")
         monkeypatch.setenv("SKYVERN_BASE_URL", backend.base_url)  # the environment works too
-        result = run(suite, "-n", "2", "--dist", "loadfile", "--skyvern-session", given)
-        result.assert_outcomes(passed=4)
+        result = run(
+            suite, "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
+            "--skyvern-session", given,
+        )
+        result.assert_outcomes(passed=2)
         lines = recorded(suite)
         assert {line["session"] for line in lines} == {given}
         assert len({line["worker"] for line in lines}) == 2
@@ -318,13 +333,16 @@ def test_a_crashed_worker_and_ctrl_c_leave_no_launched_session_open(
     suite: pytest.Pytester, backend: LocalBackend, client: SkyvernClient
 ) -> None:
     suite.makepyfile(test_blocking=BLOCKING_TESTS)
-    before = live_ids(client)
     env = dict(os.environ, SKYVERN_API_KEY=backend.api_key or "")
     argv = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2",
         "--max-worker-restart", "0", "--skyvern-launch", "--skyvern-base-url", backend.base_url,
     ]
-    with subprocess.Popen(
+
+    def started() -> list[Path]:  # each blocked worker writes its session id here
+        return [path for path in suite.path.glob("started-*") if path.read_text()]
+
+    with closing_new_sessions(client) as before, subprocess.Popen(
         argv,
         cwd=suite.path,
         env=env,
@@ -335,9 +353,9 @@ def test_a_crashed_worker_and_ctrl_c_leave_no_launched_session_open(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as proc:
         try:
-            assert wait_for(lambda: len(list(suite.path.glob("started-*"))) >= 2, 60)
+            assert wait_for(lambda: len(started()) >= 2, 60)
             assert len(live_ids(client) - before) == 2  # both workers launched, both blocked
-            crashed = sorted(suite.path.glob("started-*"))[0]
+            crashed = sorted(started())[0]
             os.kill(int(crashed.name.split("-")[1]), signal.SIGKILL)  # no chance to clean up
             orphan = crashed.read_text()
             os.killpg(proc.pid, signal.SIGINT)  # then Ctrl-C, which reaches the whole group
@@ -346,11 +364,12 @@ def test_a_crashed_worker_and_ctrl_c_leave_no_launched_session_open(
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+        left_open = live_ids(client) - before
     text = out.decode()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, text[-3000:]
     # The live worker closed its own session; the controller closed the crashed worker's.
     assert f"closed session {orphan}, left open by a worker that stopped" in text, text[-3000:]
-    assert live_ids(client) - before == set()
+    assert left_open == set()
 
 
 # -- failed setup, the report section, and bad input: in-process, HTTP only ----------------
