@@ -76,8 +76,11 @@ def local_backend(**kwargs: Any) -> Backend:
     return backend
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    print(f"bench: {time.monotonic() - _STARTED:5.1f}s {message}", file=sys.stderr, flush=True)
 
 
 # -- counting HTTP connections --------------------------------------------------------------
@@ -427,7 +430,6 @@ class Bench:
         ids = [s.browser_session_id for s in sessions]
         addresses = [s.browser_address or "" for s in sessions]
         ones, walls, ratios, drivers, raw_ratios = [], [], [], [], []
-        await self.ours_concurrent(backend, ids)  # warm-up
         for run in range(self.runs):
             if run % 2 == 0:
                 one, wall, started = await self.ours_concurrent(backend, ids)
@@ -602,7 +604,7 @@ class Bench:
         admin = self.admin(backend)
 
         async def one(index: int) -> tuple[int, float]:
-            await asyncio.sleep(0.5 * index)
+            await asyncio.sleep(0.3 * index)
             sid = await self.create(admin)
             async with AsyncSkyvernClient(api_key=backend.api_key, base_url=backend.base_url) as c:
                 began = now()
@@ -707,9 +709,9 @@ class Bench:
         if "cli" in only:
             self.cli(fast, sessions[0].browser_session_id)
         await asyncio.gather(*(admin.close_browser_session(s.browser_session_id) for s in sessions))
+        # The backend's delay comes before Chromium starts: the delays below have a median
+        # Chromium start taken off, so that the waits (first GET to running) are as named.
         if "lag" in only:
-            # The backend's delay comes before Chromium starts: take its start time off, so
-            # that sessions become ready 2-3 s after the first GET.
             startup = await self.chromium_startup(fast, admin)
             low, high = max(0.0, 2.0 - startup), max(0.0, 3.0 - startup)
             await self.lag(self.backend(ready_delay=(low, high)))
@@ -721,8 +723,12 @@ class Bench:
             if self.minute:
                 waits.append((60.0, 3, 60))
             log("2. GETs of " + " and ".join(f"{n} {d:g} s waits" for d, n, _ in waits))
+            startup = await self.chromium_startup(fast, admin)
             counted = await asyncio.gather(
-                *(self.long_waits(self.backend(ready_delay=d), n) for d, n, _ in waits)
+                *(
+                    self.long_waits(self.backend(ready_delay=max(0.0, d - startup)), n)
+                    for d, n, _ in waits
+                )
             )
             for (delay, _, budget), found in zip(waits, counted, strict=True):
                 self.add_long_rows(f"{delay:g} s", found, budget)
@@ -758,13 +764,14 @@ Notes: medians of {runs} runs; each ratio is taken inside one run (both sides ba
 order alternating), its median reported with the interquartile range in brackets. One
 process: the local backend (real Chromium, closed network) marks a session running at
 `time.monotonic()`, the clock read when `connect` returns. Its delay comes before Chromium
-starts, so the 2-3 s sessions get the delay less one measured Chromium start; the row shows
-the waits they really had (first GET to running). "GET that saw it ready" is the `on_status`
-callback, which fires when the polled status turns running (after that GET's answer is
-parsed), so it leaves out the GET's own round trip. GETs are the backend's count for the
-session. The 20 s waits (and with --minute three 60 s waits) run last, all at once, with
-`wait_for_browser_session` (the poll loop `connect` uses). HTTP connections are counted with
-the `socket.connect` audit event."""
+starts, so each delay here is the wait named less a measured Chromium start (median of
+three); the rows show the waits the sessions really had (first GET to running). "GET that
+saw it ready" is the `on_status` callback, which fires when the polled status turns running
+(after that GET's answer is parsed), so it leaves out the GET's own round trip.
+`connect_over_cdp` is timed by wrapping Playwright's method during those attaches. GETs are
+the backend's count for the session. The 20 s waits (and with --minute three 60 s waits) run
+last, all at once, with `wait_for_browser_session` (the poll loop `connect` uses). HTTP
+connections are counted with the `socket.connect` audit event."""
 
 
 def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = None) -> int:
