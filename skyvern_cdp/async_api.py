@@ -35,6 +35,7 @@ from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus
+from skyvern_cdp.config import conceal
 from skyvern_cdp.errors import (
     APIError,
     CDPConnectError,
@@ -544,6 +545,7 @@ def connect(
 
     Closing the Browser (or leaving ``async with``) disconnects; it never ends the session.
     """
+    api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     return Connect(
         session_id,
         api_key=api_key,
@@ -708,6 +710,7 @@ def launch(
     failed wait or connect, and a cancelled caller. Other arguments: see :func:`connect`;
     ``create_fields`` are the create body's fields (``url``, ``browser_type``, ...).
     """
+    api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     return Launch(
         api_key=api_key,
         base_url=base_url,

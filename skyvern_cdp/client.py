@@ -33,7 +33,13 @@ import tenacity
 from typing_extensions import Self, Unpack
 
 from skyvern_cdp import protocol
-from skyvern_cdp.config import Settings, redact_text, resolve_settings, validate_timeout
+from skyvern_cdp.config import (
+    Settings,
+    conceal,
+    redact_text,
+    resolve_settings,
+    validate_timeout,
+)
 from skyvern_cdp.errors import (
     APIConnectionError,
     APIError,
@@ -283,6 +289,7 @@ class SkyvernClient(_ClientBase):
         read_timeout: float = READ_TIMEOUT,
         http_client: httpx.Client | None = None,
     ) -> None:
+        api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
         self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(**self._client_kwargs())
@@ -425,6 +432,7 @@ class AsyncSkyvernClient(_ClientBase):
         read_timeout: float = READ_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
+        api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
         self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(**self._client_kwargs())

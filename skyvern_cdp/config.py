@@ -31,7 +31,9 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "PRESETS",
+    "Secret",
     "Settings",
+    "conceal",
     "host_of",
     "is_loopback_host",
     "redact_address",
@@ -116,6 +118,28 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+class Secret(str):
+    """A string that never shows itself in a ``repr``: traceback locals (``pytest
+    --showlocals``, Sentry, rich) and containers holding it print ``'<redacted>'``.
+
+    >>> key = Secret("sk-live-123")
+    >>> key == "sk-live-123", repr(key), repr({"x-api-key": key})
+    (True, "'<redacted>'", "{'x-api-key': '<redacted>'}")
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+
+def conceal(value: str | None) -> str | None:
+    """``value`` as a :class:`Secret` (strings of other types are left to the validators)."""
+    if isinstance(value, str) and not isinstance(value, Secret):
+        return Secret(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved connection settings. The API key never shows in ``repr``."""
@@ -175,9 +199,10 @@ def resolve_settings(
     host that is not loopback, unless ``allow_insecure_http=True``.
     """
     url = resolve_base_url(base_url)
-    key: object = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    # Every local holding the key is a Secret, so a traceback's locals never show it.
+    key: object = conceal(api_key) if api_key is not None else conceal(os.environ.get(API_KEY_ENV))
     if key is not None:
-        key = _check_text(key, "api_key").strip()
+        key = conceal(_check_text(key, "api_key").strip())
         if not key:
             raise InvalidArgumentError(f"api_key must not be empty (or set {API_KEY_ENV})")
         if len(key) > 4096:
@@ -186,7 +211,7 @@ def resolve_settings(
         raise InvalidArgumentTypeError("allow_insecure_http must be a bool")
     settings = Settings(
         base_url=url,
-        api_key=key or None,
+        api_key=Secret(key) if isinstance(key, str) and key else None,
         trusted_hosts=_check_trusted_hosts(trusted_hosts),
         allow_insecure_http=allow_insecure_http,
     )

@@ -36,6 +36,7 @@ from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient, build_create_body
+from skyvern_cdp.config import conceal
 from skyvern_cdp.errors import (
     CDPConnectError,
     InvalidArgumentTypeError,
@@ -383,6 +384,7 @@ def connect(
     The arguments are those of :func:`skyvern_cdp.async_api.connect`. Closing the Browser
     (or leaving ``with``) disconnects and releases the driver; it never ends the session.
     """
+    api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     sid = validate_session_id(session_id)
     options = shared.AttachOptions.check(
         timeout=timeout,
@@ -426,6 +428,7 @@ def launch(
     See :func:`skyvern_cdp.async_api.launch`. Closing the Browser also closes the session;
     so does a failed wait or connect, and a KeyboardInterrupt.
     """
+    api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     if playwright_options is not None and not isinstance(playwright_options, dict):
         raise InvalidArgumentTypeError("playwright_options must be a dict")
     options = shared.AttachOptions.check(

@@ -377,3 +377,20 @@ async def test_repeated_attach_cycles_leak_nothing(backend: LocalBackend) -> Non
             assert len(me.children(recursive=True)) <= kids_before
         finally:
             api.close_browser_session(sid)
+
+
+async def test_no_secret_in_traceback_locals(scripted: ScriptedAPI) -> None:
+    """``pytest --showlocals``, Sentry and rich print every frame's locals: none shows the key."""
+    import traceback
+
+    with HeaderRecorder() as recorder:
+        address = f"ws://127.0.0.1:{recorder.port}/devtools/browser/b?token={TOKEN}"
+        scripted.script("GET", PATH, Reply(200, session(SID, ready=True, browser_address=address)))
+        with pytest.raises(CDPConnectError) as info:
+            await async_api.connect(SID, base_url=scripted.base_url, api_key=KEY, timeout=1.0)
+    assert any("x-api-key" in h for h in recorder.seen), "the key did go to the API's own host"
+    shown = []
+    for frame, _ in traceback.walk_tb(info.value.__traceback__):
+        shown += [f"{name}={value!r}" for name, value in frame.f_locals.items()]
+    assert shown
+    assert not [text for text in shown if KEY in text]
