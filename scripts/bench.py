@@ -336,6 +336,8 @@ class Bench:
         anchor: Browser = await self.attach(backend, anchor_id)  # holds the shared driver
         raw_playwright = await async_playwright().start()
         raw, ours, ratios = [], [], []
+        to_answer: list[float] = []
+        dialling: list[float] = []
         try:
             started_before = driver_stats().started
 
@@ -349,10 +351,17 @@ class Bench:
                 return took
 
             async def ours_once() -> float:
-                start = now()
-                browser: Browser = await self.attach(backend, sid)
-                took = now() - start
+                answered: list[float] = []
+                dials: list[float] = []
+                with timing_dials(dials):
+                    start = now()
+                    browser: Browser = await self.attach(
+                        backend, sid, on_status=lambda _: answered.append(now())
+                    )
+                    took = now() - start
                 await browser.close()
+                to_answer.append(answered[0] - start)
+                dialling.append(sum(dials))
                 return took
 
             await raw_once()
@@ -375,6 +384,14 @@ class Bench:
         res.keep("warm.ratio", ratios)
         res.add("3. warm attach, raw `connect_over_cdp` (driver running)", ms(med(raw)))
         res.add("3. warm attach, `connect(id)` (shared driver running)", ms(med(ours)))
+        res.add(
+            "3. … of which: until the GET is answered",
+            ms(med(res.keep("warm.to_answer", to_answer[1:]))),
+        )
+        res.add(
+            "3. … of which inside `connect_over_cdp`",
+            ms(med(res.keep("warm.dial", dialling[1:]))),
+        )
         ratio = med(ratios)
         res.add("3. warm attach ratio, connect / raw", spread(ratios), "≤ 2.0", ratio <= 2.0)
         res.add("3. drivers started by the warm attaches", str(started), "0", started == 0)
