@@ -798,7 +798,7 @@ connections are counted with the `socket.connect` audit event."""
 def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per measure (default 10)")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent attaches")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent attaches (default 16)")
     parser.add_argument(
         "--minute", action="store_true", help="also count the GETs of three 60 s waits (+40 s)"
     )
@@ -808,10 +808,14 @@ def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = Non
         help=f"comma-separated subset of {','.join(MEASURES)} (default: all)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for the drawn ready delays and poll jitter"
+    )
     args = parser.parse_args(argv)
     if args.runs < 3:
         parser.error("--runs must be at least 3")
+    if args.json is not None and not args.json.parent.is_dir():
+        parser.error(f"--json: no directory {args.json.parent}")
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if not only or only - set(MEASURES):
         parser.error(f"--only takes names from {','.join(MEASURES)}")
