@@ -798,7 +798,9 @@ connections are counted with the `socket.connect` audit event."""
 def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per measure (default 10)")
-    parser.add_argument("--concurrency", type=int, default=16, help="concurrent attaches (default 16)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="concurrent attaches (default 16)"
+    )
     parser.add_argument(
         "--minute", action="store_true", help="also count the GETs of three 60 s waits (+40 s)"
     )
