@@ -11,13 +11,14 @@ between runs; the table shows the median over runs):
 
 1. cold attach to a running session: ``connect(id)`` vs ``async_playwright().start()`` +
    ``connect_over_cdp(address)``;
-2. a session that becomes ready 2-3 s after it was created: the lag from the moment the
+2. a session that becomes ready 2-3 s after the first GET: the lag from the moment the
    backend marked it running until the Browser is in hand, the hand-off from the GET that saw
-   it ready, the GETs it took, and the GETs of a 20 s and a 60 s wait;
+   it ready, the GETs it took; and the GETs of 20 s waits (and 60 s ones with ``--minute``);
 3. warm attach (the shared driver already runs) vs a raw ``connect_over_cdp``;
 4. 16 concurrent attaches vs one, and how many drivers they started;
 5. a naive hand loop on the same sessions as 2: GET, ``sleep(1)``, then driver + connect;
-6. ``skyvern-cdp info`` cold start, and teardown.
+6. ``skyvern-cdp info`` cold start, whether ``info`` and ``wait`` import Playwright, and
+   teardown.
 
 Everything runs in this process: the backend marks a session ready at ``time.monotonic()``,
 the same clock the bench reads when ``connect`` returns.
@@ -48,7 +49,6 @@ from skyvern_cdp.async_api import connect, driver_stats
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
 
 now = time.monotonic
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Backend(Protocol):
@@ -685,25 +685,31 @@ class Bench:
         runs = [timed(argv) for _ in range(self.runs)]
         bare = [timed(baseline) for _ in range(self.runs)]
         python_x = [sys.executable, "-X", "importtime"]
-        traced = (
-            [*python_x, "-m", "skyvern_cdp.cli", "info", session_id]
+
+        def imports_playwright(command: list[str]) -> bool:
+            done = subprocess.run([*python_x, *command], env=env, capture_output=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{command} failed: {done.stderr.decode()[-500:]}")
+            return any(
+                line.split("|")[-1].strip().startswith("playwright")
+                for line in done.stderr.decode().splitlines()
+                if line.startswith("import time:")
+            )
+
+        cli = ["-m", "skyvern_cdp.cli"]
+        checked = (
+            {name: imports_playwright([*cli, name, session_id]) for name in ("info", "wait")}
             if has_info
-            else [*python_x, *argv[1:]]
-        )
-        imports = subprocess.run(traced, env=env, capture_output=True, check=False)
-        uses_playwright = any(
-            line.split("|")[-1].strip().startswith("playwright")
-            for line in imports.stderr.decode().splitlines()
-            if line.startswith("import time:")
+            else {"import skyvern_cdp.client": imports_playwright(argv[1:])}
         )
         res = self.results
         res.keep("cli", runs)
         res.keep("cli.python", bare)
         res.add(f"6. cold start of {label}, median", ms(med(runs)))
         res.add("6. … the interpreter alone (`python -c pass`)", ms(med(bare)))
-        res.add(
-            "6. … imports Playwright", "yes" if uses_playwright else "no", "no", not uses_playwright
-        )
+        names = " / ".join(f"`{name}`" for name in checked)
+        answers = " / ".join("yes" if found else "no" for found in checked.values())
+        res.add(f"6. {names} import Playwright", answers, "no", not any(checked.values()))
 
     # -- all of it
 
