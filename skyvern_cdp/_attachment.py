@@ -22,6 +22,8 @@ from skyvern_cdp.policy import (
     Deadline,
     cdp_target,
     classify_cdp_failure,
+    connect_attempt_timeout,
+    connect_retry_delay,
 )
 
 logger = logging.getLogger("skyvern_cdp.attach")
@@ -125,9 +127,77 @@ def failure_error(
     return None
 
 
-def classify(exc: BaseException, target: CDPTarget, settings: Settings) -> tuple[CDPFailure, str]:
-    text = failure_text(exc, target, settings)
-    return classify_cdp_failure(str(exc)), text
+@dataclass(frozen=True)
+class DriverStats:
+    """How many Playwright drivers were started (per event loop, or per thread in the sync
+    API), whether one runs now, and how many Browsers hold it."""
+
+    started: int
+    running: bool
+    references: int
+
+
+class Dialer:
+    """The decisions of the CDP phase: each attempt's endpoint, headers and time limit, and
+    what a failed attempt means. The shells only call ``connect_over_cdp``::
+
+        dialer = Dialer(session, settings, options, deadline)
+        while True:
+            endpoint, kwargs = dialer.next_attempt()   # raises once the deadline has passed
+            try:
+                return connect_over_cdp(endpoint, **kwargs)
+            except PlaywrightError as exc:
+                sleep(dialer.failed(exc))              # raises when retrying cannot help
+    """
+
+    def __init__(
+        self,
+        session: BrowserSessionResponse,
+        settings: Settings,
+        options: AttachOptions,
+        deadline: Deadline,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.options = options
+        self.deadline = deadline
+        self.target = dial_target(session, settings, options)
+        self.attempts = 0
+        self.budget = 0.0
+        self.last = ""
+
+    def next_attempt(self) -> tuple[str, dict[str, Any]]:
+        """The endpoint and ``connect_over_cdp`` options of the next attempt."""
+        self.budget = connect_attempt_timeout(
+            self.attempts + 1, self.deadline.remaining(), first=self.options.connect_attempt_timeout
+        )
+        if self.budget <= 0:
+            raise connect_timed_out(
+                self.session, self.deadline, self.attempts, self.last, "connecting over CDP"
+            )
+        self.attempts += 1
+        return self.target.endpoint, connect_kwargs(self.target, self.options, self.budget)
+
+    def failed(self, exc: BaseException | None) -> float:
+        """Record a failed attempt (``None``: it ran out of time); the pause before the next.
+
+        Raises :class:`SessionClosedError` or :class:`CDPConnectError` when another attempt
+        cannot help.
+        """
+        if exc is None:
+            self.last = f"attempt timed out after {self.budget:.1f}s"
+        else:
+            self.last = failure_text(exc, self.target, self.settings)
+            error = failure_error(classify_cdp_failure(str(exc)), self.last, self.session)
+            if error is not None:
+                raise error from None
+        logger.info(
+            "CDP attempt %d on %s failed: %s",
+            self.attempts,
+            self.session.browser_session_id,
+            self.last,
+        )
+        return min(connect_retry_delay(self.attempts), self.deadline.remaining())
 
 
 def connect_timed_out(

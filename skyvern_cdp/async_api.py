@@ -25,7 +25,6 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -51,8 +50,6 @@ from skyvern_cdp.policy import (
     Deadline,
     Waiter,
     build_reconnect_delay,
-    connect_attempt_timeout,
-    connect_retry_delay,
     validate_session_id,
 )
 
@@ -72,18 +69,10 @@ logger = logging.getLogger("skyvern_cdp.async_api")
 
 DEFAULT_TIMEOUT = shared.DEFAULT_TIMEOUT
 DEFAULT_CLOSE_TIMEOUT = shared.DEFAULT_CLOSE_TIMEOUT
+DriverStats = shared.DriverStats
 
 
 # -- the shared driver ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DriverStats:
-    """How many Playwright drivers this event loop started, and what holds the current one."""
-
-    started: int
-    running: bool
-    references: int
 
 
 class _SharedDriver:
@@ -295,32 +284,18 @@ async def _dial(
     deadline: Deadline,
 ) -> Browser:
     """``connect_over_cdp`` with retries; each attempt bounded outside Playwright too."""
-    target = shared.dial_target(session, client.settings, options)
-    attempt, last = 0, ""
+    dialer = shared.Dialer(session, client.settings, options, deadline)
     while True:
-        attempt += 1
-        budget = connect_attempt_timeout(
-            attempt, deadline.remaining(), first=options.connect_attempt_timeout
-        )
-        if budget <= 0:
-            raise shared.connect_timed_out(
-                session, deadline, attempt - 1, last, "connecting over CDP"
-            )
-        kwargs = shared.connect_kwargs(target, options, budget)
+        endpoint, kwargs = dialer.next_attempt()
         try:
             return await asyncio.wait_for(
-                playwright.chromium.connect_over_cdp(target.endpoint, **kwargs),
-                budget + MIN_REQUEST_TIMEOUT,
+                playwright.chromium.connect_over_cdp(endpoint, **kwargs),
+                dialer.budget + MIN_REQUEST_TIMEOUT,
             )
         except asyncio.TimeoutError:
-            last = f"attempt timed out after {budget:.1f}s"
+            pause = dialer.failed(None)
         except PlaywrightError as exc:
-            kind, last = shared.classify(exc, target, client.settings)
-            error = shared.failure_error(kind, last, session)
-            if error is not None:
-                raise error from None
-        logger.info("CDP attempt %d on %s failed: %s", attempt, session.browser_session_id, last)
-        pause = min(connect_retry_delay(attempt), deadline.remaining())
+            pause = dialer.failed(exc)
         if pause > 0:
             await asyncio.sleep(pause)
 

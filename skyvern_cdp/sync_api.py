@@ -27,7 +27,6 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
@@ -48,8 +47,6 @@ from skyvern_cdp.policy import (
     MIN_REQUEST_TIMEOUT,
     Deadline,
     Waiter,
-    connect_attempt_timeout,
-    connect_retry_delay,
     validate_session_id,
 )
 
@@ -67,18 +64,10 @@ logger = logging.getLogger("skyvern_cdp.sync_api")
 
 DEFAULT_TIMEOUT = shared.DEFAULT_TIMEOUT
 DEFAULT_CLOSE_TIMEOUT = shared.DEFAULT_CLOSE_TIMEOUT
+DriverStats = shared.DriverStats
 
 
 # -- the shared driver (one per thread) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DriverStats:
-    """How many sync Playwright drivers this thread started, and what holds the current one."""
-
-    started: int
-    running: bool
-    references: int
 
 
 class _SharedDriver(threading.local):
@@ -253,27 +242,13 @@ def _dial(
 ) -> Browser:
     """``connect_over_cdp`` with retries. Sync Playwright must run in this thread, so each
     attempt is bounded by Playwright's own ``timeout`` (set from the deadline)."""
-    target = shared.dial_target(session, client.settings, options)
-    attempt, last = 0, ""
+    dialer = shared.Dialer(session, client.settings, options, deadline)
     while True:
-        attempt += 1
-        budget = connect_attempt_timeout(
-            attempt, deadline.remaining(), first=options.connect_attempt_timeout
-        )
-        if budget <= 0:
-            raise shared.connect_timed_out(
-                session, deadline, attempt - 1, last, "connecting over CDP"
-            )
-        kwargs = shared.connect_kwargs(target, options, budget)
+        endpoint, kwargs = dialer.next_attempt()
         try:
-            return playwright.chromium.connect_over_cdp(target.endpoint, **kwargs)
+            return playwright.chromium.connect_over_cdp(endpoint, **kwargs)
         except PlaywrightError as exc:
-            kind, last = shared.classify(exc, target, client.settings)
-            error = shared.failure_error(kind, last, session)
-            if error is not None:
-                raise error from None
-        logger.info("CDP attempt %d on %s failed: %s", attempt, session.browser_session_id, last)
-        pause = min(connect_retry_delay(attempt), deadline.remaining())
+            pause = dialer.failed(exc)
         if pause > 0:
             threading.Event().wait(pause)
 
