@@ -101,10 +101,9 @@ class CreateSessionFields(TypedDict, total=False):
 @functools.lru_cache(maxsize=1)
 def _default_ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client: building one (loading the CA bundle)
-    costs tens of milliseconds and about a megabyte, far more than the rest of an attach."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
+    costs tens of milliseconds and about a megabyte, far more than the rest of an attach.
+    Built as httpx builds its default, so ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` still apply."""
+    return httpx.create_ssl_context()
 
 
 def build_create_body(

@@ -329,3 +329,20 @@ def test_an_api_that_never_answers_is_a_timeout_error(api: ScriptedAPI, call: Ca
         call("get_browser_session", SID, timeout=1.0)
     assert time.monotonic() - started < 2.0
     assert isinstance(info.value, TimeoutError)
+
+
+def test_tls_settings_of_the_environment_are_honoured(tmp_path: Any) -> None:
+    """One TLS context is shared by every client, built like httpx's own: a corporate CA
+    named by ``SSL_CERT_FILE`` still applies (here: a missing file is reported)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from skyvern_cdp import SkyvernClient; SkyvernClient(base_url='https://h.example')"
+    env = dict(os.environ, SSL_CERT_FILE=str(tmp_path / "corporate-ca.pem"))
+    missing = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert missing.returncode != 0 and "corporate-ca.pem" in missing.stderr
+    import certifi
+
+    env["SSL_CERT_FILE"] = certifi.where()
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
