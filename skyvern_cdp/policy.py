@@ -195,9 +195,12 @@ def describe_not_ready(session: BrowserSessionResponse | None, waited: float) ->
 
 #: The first re-poll comes this soon after the first GET ...
 FIRST_POLL_DELAY = 0.15
-#: ... and the delay grows by this many seconds per second waited ...
-POLL_DELAY_GROWTH = 0.15
-#: ... up to this cap. A 20 s wait costs about 23 GETs, a minute about 39.
+#: ... the delay grows by this many seconds per second waited, for the first few seconds
+#: (most sessions get ready then: they are seen within about 0.2 s) ...
+POLL_DELAY_GROWTH = 0.12
+POLL_GROWTH_KNEE = 3.0
+#: ... then faster, up to the cap. A 20 s wait costs about 23 GETs, a minute about 39.
+LATE_POLL_DELAY_GROWTH = 0.4
 MAX_POLL_DELAY = 2.5
 #: Each delay is spread by up to ±this fraction, so that many waiters do not poll in step.
 POLL_JITTER = 0.1
@@ -208,11 +211,15 @@ def poll_delay(
 ) -> float:
     """How long to sleep before the next poll, having waited ``elapsed`` seconds so far.
 
-    Fast at first (a session that is nearly ready is seen at once), growing linearly with
-    the time already waited to a cap: the expected lag past readiness stays a fraction of
-    the time waited, and a long wait costs few requests.
+    Fast at first (a session that is nearly ready is seen at once), growing with the time
+    already waited, gently for the first seconds and then faster, to a cap: the expected
+    lag past readiness stays a fraction of the time waited, and a long wait costs few
+    requests.
     """
-    base = min(MAX_POLL_DELAY, FIRST_POLL_DELAY + POLL_DELAY_GROWTH * max(0.0, elapsed))
+    waited = max(0.0, elapsed)
+    base = FIRST_POLL_DELAY + POLL_DELAY_GROWTH * min(waited, POLL_GROWTH_KNEE)
+    base += LATE_POLL_DELAY_GROWTH * max(0.0, waited - POLL_GROWTH_KNEE)
+    base = min(MAX_POLL_DELAY, base)
     spread = POLL_JITTER if jitter is None else jitter
     if spread:
         base *= 1.0 + (rng or random).uniform(-spread, spread)

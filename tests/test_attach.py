@@ -453,3 +453,60 @@ async def test_an_unreachable_api_is_a_timeout_not_a_hang() -> None:
         await async_api.connect("pbs_nowhere", base_url="http://127.0.0.1:9", timeout=1.5)
     assert time.monotonic() - started < 2.5
     assert not async_api.driver_stats().running
+
+
+CLIENT_SCRIPT = """
+import sys
+from skyvern_cdp import SkyvernClient
+from skyvern_cdp.sync_api import connect, default_page
+
+with SkyvernClient() as api:
+    sid = api.create_browser_session().browser_session_id
+    try:
+        with connect(sid, timeout=60) as browser:
+            page = default_page(browser)
+            page.set_content("<title>t</title><button onclick='this.textContent=1+1'>go</button>")
+            page.click("button")
+            print(page.title(), page.inner_text("button"), api.get_browser_session(sid).status)
+    finally:
+        api.close_browser_session(sid)
+    print(api.get_browser_session(sid).status)
+"""
+
+
+def test_serve_in_one_process_and_sync_connect_in_another() -> None:
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SKYVERN_API_KEY=KEY, PYTHONUNBUFFERED="1")
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "skyvern_cdp.cli",
+            "serve",
+            "--port",
+            "0",
+            f"--chromium-arg={CLOSED_NETWORK_ARGS[0]}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert serve.stdout is not None
+        base_url = serve.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        client = subprocess.run(
+            [sys.executable, "-c", CLIENT_SCRIPT],
+            env=dict(env, SKYVERN_BASE_URL=base_url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.split() == ["t", "2", "running", "completed"]
+    finally:
+        serve.terminate()
+        assert serve.wait(30) == 0
