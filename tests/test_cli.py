@@ -373,7 +373,7 @@ class _Page(BaseHTTPRequestHandler):
         self.wfile.write(self.BODY)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass
+        """No request log on stderr."""
 
 
 @contextlib.contextmanager

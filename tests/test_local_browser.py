@@ -44,7 +44,7 @@ class _Pages(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass
+        """No request log on stderr."""
 
 
 @pytest.fixture(scope="module")
