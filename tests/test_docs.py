@@ -1,0 +1,25 @@
+"""The examples in the core modules' docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "skyvern_cdp.errors",
+    "skyvern_cdp.config",
+    "skyvern_cdp.policy",
+    "skyvern_cdp.models",
+    "skyvern_cdp.protocol",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SKYVERN_API_KEY", raising=False)
+    monkeypatch.delenv("SKYVERN_BASE_URL", raising=False)
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} shows no runnable example"
+    assert result.failed == 0
