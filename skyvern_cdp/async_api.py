@@ -361,6 +361,28 @@ class _BrowserContextManager:
 
     _browser: Browser | None = None
 
+    def _keep_client(
+        self,
+        client: AsyncSkyvernClient | None,
+        api_key: str | None,
+        base_url: str | None,
+        trusted_hosts: Iterable[str] | None,
+        allow_insecure_http: bool,
+    ) -> None:
+        """Resolve the client's settings now, so bad input fails before any request; the
+        client made here serves the first attach, later ones (reattaching) make their own."""
+        made, owned = _client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
+        self._client = client
+        self._made: AsyncSkyvernClient | None = made if owned else None
+        self._client_args = (api_key, base_url, trusted_hosts, allow_insecure_http)
+
+    def _fresh_client(self) -> tuple[AsyncSkyvernClient, bool]:
+        """The client of one attach, and whether that attach owns (and so closes) it."""
+        if self._made is not None:
+            made, self._made = self._made, None
+            return made, True
+        return _client_for(self._client, *self._client_args)
+
     async def _open(self) -> Browser:
         raise NotImplementedError
 
@@ -408,21 +430,9 @@ class Connect(_BrowserContextManager):
             close_timeout=close_timeout,
             playwright_options=playwright_options,
         )
-        # Resolve settings now, so bad input fails before any request (the client is made
-        # per attach, inside the running loop).
-        probe, owned = _client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
-        self._settings = probe.settings
-        self._client = client
-        self._made: AsyncSkyvernClient | None = probe if owned else None
-        self._client_args = (api_key, base_url, trusted_hosts, allow_insecure_http)
+        self._keep_client(client, api_key, base_url, trusted_hosts, allow_insecure_http)
         self._playwright = playwright
         self._on_status = on_status
-
-    def _fresh_client(self) -> tuple[AsyncSkyvernClient, bool]:
-        if self._made is not None:
-            made, self._made = self._made, None
-            return made, True
-        return _client_for(self._client, *self._client_args)
 
     async def _open(self) -> Browser:
         deadline = Deadline(self._options.timeout)
@@ -568,10 +578,7 @@ class Launch(_BrowserContextManager):
             playwright_options=playwright_options or {},
         )
         build_create_body(session_timeout_minutes, create_fields)  # typos fail here, not later
-        probe, owned = _client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
-        self._client = client
-        self._made: AsyncSkyvernClient | None = probe if owned else None
-        self._client_args = (api_key, base_url, trusted_hosts, allow_insecure_http)
+        self._keep_client(client, api_key, base_url, trusted_hosts, allow_insecure_http)
         self._minutes = session_timeout_minutes
         self._fields = create_fields
         self._playwright = playwright
@@ -579,11 +586,7 @@ class Launch(_BrowserContextManager):
 
     async def _open(self) -> Browser:
         deadline = Deadline(self._options.timeout)
-        if self._made is not None:
-            client, owns_client = self._made, True
-            self._made = None
-        else:
-            client, owns_client = _client_for(self._client, *self._client_args)
+        client, owns_client = self._fresh_client()
         lease = _Lease(self._playwright)  # the driver starts while the session is created
         session: BrowserSessionResponse | None = None
         try:

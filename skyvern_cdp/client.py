@@ -222,7 +222,7 @@ class _ClientBase:
             request.method,
             request.path,
             response.status_code,
-            response.elapsed.total_seconds() * 1000 if error is None else 0,
+            response.elapsed.total_seconds() * 1000,
         )
         if error is not None:
             raise error
