@@ -3,7 +3,8 @@
     scripts/bench                  # the full run (about 2-3 minutes): prints one markdown table
     scripts/bench --runs 5         # fewer runs per measure (medians get noisier)
     scripts/bench --json out.json  # also write every sample
-    scripts/bench --only cold,warm # a subset: cold, warm, concurrent, cli, lag, waits
+    scripts/bench --only cold,warm # a subset: cold, warm, concurrent, cli, lag, waits, gateway
+    scripts/bench --only gateway   # the CDP gateway's cost: direct, router, relay (bench_gateway)
     scripts/bench --minute         # also count the GETs of 60 s waits (40 s more)
 
 What it measures (each ratio inside one run: both sides back to back, the order alternating
@@ -765,7 +766,7 @@ class Bench:
         return self.results
 
 
-MEASURES = ("cold", "warm", "concurrent", "cli", "lag", "waits")
+MEASURES = ("cold", "warm", "concurrent", "cli", "lag", "waits", "gateway")
 
 
 def load_average() -> str:
@@ -831,6 +832,14 @@ def main(argv: Sequence[str] | None = None, factory: BackendFactory | None = Non
         parser.error("--concurrency must be at least 2")
     if args.seed is not None:
         random.seed(args.seed)
+    if "gateway" in only:
+        import bench_gateway  # beside this file: scripts/ is on sys.path when run as a script
+
+        print(bench_gateway.table_of_one_run())
+        print()
+        only.discard("gateway")
+        if not only:
+            return 0
     counter = ConnectionCounter()
     bench = Bench(args.runs, factory or local_backend, counter, minute=args.minute)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         APIConnectionError,
         APIError,
         APITimeoutError,
+        APIUnreachableError,
         AuthenticationError,
         CDPConnectError,
         CDPConnectTimeoutError,
@@ -49,7 +50,8 @@ _LAZY = {
     "PRESETS": "skyvern_cdp.config",
     **dict.fromkeys(
         (
-            "APIConnectionError", "APIError", "APITimeoutError", "AuthenticationError",
+            "APIConnectionError", "APIError", "APITimeoutError", "APIUnreachableError",
+            "AuthenticationError",
             "CDPConnectError", "CDPConnectTimeoutError",
             "InsecureTransportError", "InvalidArgumentError", "InvalidArgumentTypeError",
             "RequestRejectedError", "SessionClosedError", "SessionEndedError", "SessionError",
@@ -90,6 +92,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "APIUnreachableError",
     "AsyncSkyvernClient",
     "AuthenticationError",
     "BrowserSessionResponse",

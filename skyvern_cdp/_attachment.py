@@ -4,9 +4,11 @@ text of the errors of the connect phase. No I/O here."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from skyvern_cdp._client_base import build_create_body
 from skyvern_cdp.config import Settings, redact_address, redact_text, validate_timeout
 from skyvern_cdp.errors import (
     CDPConnectError,
@@ -72,6 +74,29 @@ class AttachOptions:
             close_timeout=validate_timeout(close_timeout, "close_timeout"),
             playwright_options=dict(playwright_options),
         )
+
+
+def check_launch(
+    *,
+    timeout: object,
+    connect_attempt_timeout: object,
+    close_timeout: object,
+    playwright_options: object,
+    session_timeout_minutes: int | None,
+    create_fields: Mapping[str, Any],
+) -> AttachOptions:
+    """Check everything a ``launch`` was given, before it creates anything: a typo in a
+    create field fails here, not after a session was made."""
+    if playwright_options is not None and not isinstance(playwright_options, dict):
+        raise InvalidArgumentTypeError("playwright_options must be a dict")
+    options = AttachOptions.check(
+        timeout=timeout,
+        connect_attempt_timeout=connect_attempt_timeout,
+        close_timeout=close_timeout,
+        playwright_options=playwright_options or {},
+    )
+    build_create_body(session_timeout_minutes, dict(create_fields))
+    return options
 
 
 def dial_target(

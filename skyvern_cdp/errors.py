@@ -16,7 +16,8 @@ session id must start with 'pbs_' (got 'not-an-id')
     ├── SyncAPIInAsyncLoopError (RuntimeError)     sync API called inside a running loop
     ├── APIError                                   an HTTP failure: .status_code, .body
     │   ├── APIConnectionError                     unreachable until the deadline
-    │   │   └── APITimeoutError (TimeoutError)     no answer in time
+    │   │   ├── APITimeoutError (TimeoutError)     no answer in time
+    │   │   └── APIUnreachableError                never answered once: wrong URL?
     │   ├── AuthenticationError                    403
     │   ├── SessionNotFoundError                   404
     │   └── RequestRejectedError                   422, .detail parsed
@@ -43,6 +44,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "APIUnreachableError",
     "AuthenticationError",
     "CDPConnectError",
     "CDPConnectTimeoutError",
@@ -117,6 +119,14 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError, TimeoutError):
     """The API did not answer in time, on every try until the call's deadline."""
+
+
+class APIUnreachableError(APIConnectionError):
+    """The server has never answered in this process (refused, unknown name, TLS failed)
+    for :data:`~skyvern_cdp.policy.UNREACHED_GRACE` seconds: most likely a wrong base URL.
+
+    Raised in seconds rather than at the caller's deadline; the message names the base URL.
+    """
 
 
 class AuthenticationError(APIError):

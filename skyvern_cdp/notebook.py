@@ -2,7 +2,7 @@
 
 >>> from skyvern_cdp import notebook
 >>> browser = await notebook.attach("pbs_123")  # doctest: +SKIP
->>> page = browser.contexts[0].pages[0]  # doctest: +SKIP
+>>> view = notebook.show()  # the page, live in the cell's output  # doctest: +SKIP
 >>> await notebook.close()  # doctest: +SKIP
 
 - :func:`attach` connects like :func:`skyvern_cdp.async_api.connect`, but re-running the
@@ -13,6 +13,12 @@
 - :func:`close` disconnects one Browser (or session id), or all of them. At interpreter
   exit, whatever is still open is closed too: Browsers are disconnected, the Playwright
   driver is stopped, and sessions made by :func:`launch` are ended on the server.
+- :func:`show` puts the page in the cell's output as one image updated in place (see
+  :mod:`skyvern_cdp.notebook_view`).
+- ``keep_alive=True`` (or a :class:`~skyvern_cdp.lifetime.KeepAlive`) on :func:`attach` /
+  :func:`launch` extends the session while the Browser is connected (off by default: an
+  extended session costs money). Without it, a one-line notice says when the session has
+  less than 5 minutes left.
 
 The sync API cannot run in a notebook (its cells run inside an asyncio loop): it raises
 :class:`~skyvern_cdp.SyncAPIInAsyncLoopError`. Use ``await`` and these helpers there.
@@ -32,9 +38,22 @@ from skyvern_cdp import async_api
 from skyvern_cdp.client import AsyncSkyvernClient, SkyvernClient
 from skyvern_cdp.config import Settings, resolve_settings
 from skyvern_cdp.errors import InvalidArgumentTypeError
+from skyvern_cdp.keeper import AsyncKeeper
+from skyvern_cdp.lifetime import NOTICE_MARGIN, KeepAlive, keep_alive_policy
+from skyvern_cdp.notebook_view import LiveView, notice, show
 from skyvern_cdp.policy import validate_session_id
 
-__all__ = ["AT_EXIT_TIMEOUT", "attach", "close", "launch", "live_sessions"]
+__all__ = [
+    "AT_EXIT_TIMEOUT",
+    "LiveView",
+    "attach",
+    "close",
+    "keeper_of",
+    "launch",
+    "live_browsers",
+    "live_sessions",
+    "show",
+]
 
 logger = logging.getLogger("skyvern_cdp.notebook")
 
@@ -50,6 +69,8 @@ class _Entry:
     settings: Settings
     launched: bool
     loop: asyncio.AbstractEventLoop
+    keep_alive: KeepAlive | None = None
+    keeper: AsyncKeeper | None = None
 
 
 #: Live Browsers by (base URL, session id), in the order they were made.
@@ -81,7 +102,9 @@ def _register_exit_hook() -> None:
         _exit_hook_registered = True
 
 
-def _remember(browser: Browser, settings: Settings, launched: bool) -> _Entry:
+def _remember(
+    browser: Browser, settings: Settings, launched: bool, keep_alive: KeepAlive | None
+) -> _Entry:
     entry = _Entry(
         browser=browser,
         session_id=async_api.session_of(browser).browser_session_id,
@@ -92,19 +115,56 @@ def _remember(browser: Browser, settings: Settings, launched: bool) -> _Entry:
     )
     _live[(entry.base_url, entry.session_id)] = entry
     _register_exit_hook()
+    _keep(entry, keep_alive)
     return entry
 
 
-async def attach(session_id: str, **connect_kwargs: Any) -> Browser:
+def _keep(entry: _Entry, keep_alive: KeepAlive | None, *, just_attached: bool = True) -> None:
+    """Start the entry's keeper: extending with ``keep_alive``, else only watching the end.
+
+    Just after an attach, the session it saw saves the keeper's first request; later (a re-run
+    that changed ``keep_alive``) that answer is stale, and the keeper looks first.
+    """
+    if entry.keeper is not None:
+        if entry.keep_alive == keep_alive and entry.keeper.running:
+            return
+        entry.keeper.cancel("keep_alive changed")
+    entry.keep_alive = keep_alive
+    sid = entry.session_id
+    seen = async_api.session_of(entry.browser) if just_attached else None
+    if keep_alive is not None:
+        entry.keeper = AsyncKeeper.for_browser(
+            entry.browser, entry.settings, sid, keep_alive, first=seen
+        )
+        return
+
+    def low(remaining: float) -> None:
+        notice(
+            f"skyvern_cdp: session {sid} has less than {NOTICE_MARGIN / 60:.0f} minutes left"
+            f" ({remaining / 60:.1f} min); attach with keep_alive=True to extend it"
+        )
+
+    watch = KeepAlive(margin=NOTICE_MARGIN)
+    entry.keeper = AsyncKeeper.for_browser(
+        entry.browser, entry.settings, sid, watch, extend=False, on_notice=low, first=seen
+    )
+
+
+async def attach(
+    session_id: str, *, keep_alive: bool | KeepAlive = False, **connect_kwargs: Any
+) -> Browser:
     """The live Browser attached to ``session_id``, attaching first if there is none.
 
-    >>> browser = await attach("pbs_123", timeout=120)  # doctest: +SKIP
+    >>> browser = await attach("pbs_123", timeout=120, keep_alive=True)  # doctest: +SKIP
 
     Takes the arguments of :func:`skyvern_cdp.async_api.connect`; they are used only when a
     new connection is made. Re-running the cell returns the same Browser while it is
-    connected to the same session on the same server.
+    connected to the same session on the same server (with ``keep_alive`` as asked last).
+    ``keep_alive=True`` extends the session while the Browser is connected.
     """
     sid = validate_session_id(session_id)
+    policy = keep_alive_policy(keep_alive)
+    connect_kwargs.pop("keep_alive", None)
     settings = _settings_for(connect_kwargs)
     key = (settings.base_url, sid)
     loop = asyncio.get_running_loop()
@@ -112,6 +172,7 @@ async def attach(session_id: str, **connect_kwargs: Any) -> Browser:
     if entry is not None:
         if entry.loop is loop and entry.browser.is_connected():
             logger.info("reusing the live connection to %s", sid)
+            _keep(entry, policy, just_attached=False)
             return entry.browser
         await _close_entry(entry)  # it disconnected (or its loop is gone): release it
     pending = _pending.get(key)
@@ -124,27 +185,42 @@ async def attach(session_id: str, **connect_kwargs: Any) -> Browser:
     finally:
         if _pending.get(key) is connecting:
             del _pending[key]
-    _remember(browser, settings, launched=False)
+    _remember(browser, settings, launched=False, keep_alive=policy)
     return browser
 
 
-async def launch(**launch_kwargs: Any) -> Browser:
+async def launch(*, keep_alive: bool | KeepAlive = False, **launch_kwargs: Any) -> Browser:
     """Create a session, attach, and keep both until :func:`close` or the kernel exits.
 
-    >>> browser = await launch(session_timeout_minutes=15)  # doctest: +SKIP
+    >>> browser = await launch(session_timeout_minutes=15, keep_alive=True)  # doctest: +SKIP
 
     Takes the arguments of :func:`skyvern_cdp.async_api.launch`. Each call makes a new
     session: re-running the cell makes another one (every one is closed at exit).
+    ``keep_alive=True`` extends the session while the Browser is connected.
     """
+    policy = keep_alive_policy(keep_alive)
     settings = _settings_for(launch_kwargs)
     browser = await async_api.launch(**launch_kwargs)
-    _remember(browser, settings, launched=True)
+    _remember(browser, settings, launched=True, keep_alive=policy)
     return browser
 
 
 def live_sessions() -> list[str]:
     """The ids of the sessions with a Browser open through this module, oldest first."""
     return [entry.session_id for entry in _live.values()]
+
+
+def live_browsers() -> list[Browser]:
+    """The Browsers open through this module, oldest first (:func:`show` takes the last)."""
+    return [entry.browser for entry in _live.values()]
+
+
+def keeper_of(target: Browser | str) -> AsyncKeeper | None:
+    """The keeper (extending, or only watching the end) of a Browser or session id."""
+    for entry in _live.values():
+        if entry.browser is target or entry.session_id == target:
+            return entry.keeper
+    return None
 
 
 async def close(target: Browser | str | None = None) -> None:
@@ -177,6 +253,8 @@ async def _close_entry(entry: _Entry) -> None:
     if _live.get(key) is entry:
         del _live[key]
     if entry.loop is asyncio.get_running_loop():
+        if entry.keeper is not None:
+            await entry.keeper.stop("closed")
         await entry.browser.close()
 
 

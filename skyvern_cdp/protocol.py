@@ -146,20 +146,38 @@ def error_for_status(
 
 
 def unreachable(
-    request: Request, base_url: str, exc: BaseException, secrets: tuple[str, ...] = ()
+    request: Request,
+    base_url: str,
+    exc: BaseException,
+    secrets: tuple[str, ...] = (),
+    *,
+    never_answered: bool = False,
+    tried_for: float | None = None,
 ) -> APIError:
-    """The typed error for a transport failure that outlasted its retries."""
-    from skyvern_cdp.errors import APIConnectionError, APITimeoutError
+    """The typed error for a transport failure that outlasted its retries.
 
+    ``never_answered``: the server has not answered once in this process, so the base URL
+    itself is the likely mistake (:class:`~skyvern_cdp.errors.APIUnreachableError`).
+    """
+    from skyvern_cdp.errors import APIConnectionError, APITimeoutError, APIUnreachableError
+
+    detail = redact_text(str(exc) or type(exc).__name__, secrets)[:200]
+    shown = redact_text(base_url, secrets)
+    if never_answered:
+        during = f" in {tried_for:.1f}s" if tried_for is not None else ""
+        return APIUnreachableError(
+            f"{request.method} {request.path}: nothing answered at {shown}{during}"
+            f" ({type(exc).__name__}: {detail}); check the base URL (base_url= or"
+            " SKYVERN_BASE_URL: scheme, host and port) and that the server is running",
+        )
     kind = (
         APITimeoutError
         if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
         else (APIConnectionError)
     )
     what = "did not answer in time" if kind is APITimeoutError else "could not be reached"
-    detail = redact_text(str(exc) or type(exc).__name__, secrets)[:200]
     return kind(
-        f"{request.method} {request.path}: {base_url} {what} ({type(exc).__name__}: {detail});"
+        f"{request.method} {request.path}: {shown} {what} ({type(exc).__name__}: {detail});"
         " check the base URL (base_url= or SKYVERN_BASE_URL) and the network",
     )
 

@@ -22,17 +22,22 @@ no network, no Playwright, and pytest-playwright is left alone.
 
 Options (command line, else environment, else ini key):
 
-===============================  =================================  ==========================
-option                           environment                        ini key
-===============================  =================================  ==========================
-``--skyvern-session ID``         ``SKYVERN_CDP_SESSION``            ``skyvern_session``
-``--skyvern-launch``             ``SKYVERN_CDP_LAUNCH``             ``skyvern_launch``
-``--skyvern-base-url URL``       ``SKYVERN_BASE_URL``               ``skyvern_base_url``
-``--skyvern-api-key KEY``        ``SKYVERN_API_KEY`` (preferred)    none: keys stay out of files
-``--skyvern-timeout S``          ``SKYVERN_CDP_TIMEOUT``            ``skyvern_timeout``
-``--skyvern-keep-on-failure``    ``SKYVERN_CDP_KEEP_ON_FAILURE``    ``skyvern_keep_on_failure``
-``--skyvern-default-context``    ``SKYVERN_CDP_DEFAULT_CONTEXT``    ``skyvern_default_context``
-===============================  =================================  ==========================
+=================================  =================================  =============================
+option                             environment                        ini key
+=================================  =================================  =============================
+``--skyvern-session ID``           ``SKYVERN_CDP_SESSION``            ``skyvern_session``
+``--skyvern-launch``               ``SKYVERN_CDP_LAUNCH``             ``skyvern_launch``
+``--skyvern-base-url URL``         ``SKYVERN_BASE_URL``               ``skyvern_base_url``
+``--skyvern-api-key KEY``          ``SKYVERN_API_KEY`` (preferred)    none: keys stay out of files
+``--skyvern-timeout S``            ``SKYVERN_CDP_TIMEOUT``            ``skyvern_timeout``
+``--skyvern-keep-on-failure``      ``SKYVERN_CDP_KEEP_ON_FAILURE``    ``skyvern_keep_on_failure``
+``--skyvern-default-context``      ``SKYVERN_CDP_DEFAULT_CONTEXT``    ``skyvern_default_context``
+``--skyvern-keep-alive-margin S``  ``SKYVERN_CDP_KEEP_ALIVE_MARGIN``  ``skyvern_keep_alive_margin``
+=================================  =================================  =============================
+
+A launched session is kept alive for the whole run (extended from a background thread once
+less than the margin, 300 s by default, is left; 0 turns it off), so a suite that runs longer
+than the session's timeout keeps its browser.
 
 Fixtures: ``skyvern_session`` (the ready ``BrowserSessionResponse``), ``skyvern_browser``
 (session scope), ``skyvern_context`` and ``skyvern_page`` (per test); and over asyncio
@@ -48,16 +53,12 @@ is asked for. (PYTEST_DONT_REWRITE: it has no test asserts, so pytest need not r
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
-from skyvern_cdp.errors import InvalidArgumentError, SkyvernCDPError
+from skyvern_cdp.errors import SkyvernCDPError
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser as AsyncBrowser
@@ -65,231 +66,18 @@ if TYPE_CHECKING:
     from playwright.async_api import Page as AsyncPage
     from playwright.sync_api import Browser, BrowserContext, Page
 
-    from skyvern_cdp.client import SkyvernClient
-    from skyvern_cdp.config import Settings
     from skyvern_cdp.models import BrowserSessionResponse
 
-__all__ = ["PluginUsageError", "SkyvernPlugin"]
-
-logger = logging.getLogger("skyvern_cdp.pytest_plugin")
-
-SESSION_ENV = "SKYVERN_CDP_SESSION"
-LAUNCH_ENV = "SKYVERN_CDP_LAUNCH"
-TIMEOUT_ENV = "SKYVERN_CDP_TIMEOUT"
-KEEP_ON_FAILURE_ENV = "SKYVERN_CDP_KEEP_ON_FAILURE"
-DEFAULT_CONTEXT_ENV = "SKYVERN_CDP_DEFAULT_CONTEXT"
-
-#: The name the active plugin is registered under (``config.pluginmanager.get_plugin``).
-PLUGIN_NAME = "skyvern_cdp_session"
-#: Where xdist workers find the controller's ledger of launched sessions.
-_LEDGER_KEY = "skyvern_cdp_ledger"
-#: Seconds the fresh GET behind a failure's report section may take.
-REPORT_GET_TIMEOUT = 20.0
-#: Fixtures whose use ties a test to the Skyvern session (for the report section).
-_SESSION_FIXTURES = frozenset(
-    {
-        "skyvern_session",
-        "skyvern_browser",
-        "skyvern_context",
-        "skyvern_page",
-        "skyvern_async_browser",
-        "skyvern_async_context",
-        "skyvern_async_page",
-    }
+from skyvern_cdp._pytest.active import SkyvernPlugin
+from skyvern_cdp._pytest.options import (
+    _INACTIVE,
+    PLUGIN_NAME,
+    PluginUsageError,
+    pytest_addoption,
+    resolve_options,
 )
-_PLAYWRIGHT_FIXTURES = frozenset({"browser", "context", "page", "new_context"})
-_INACTIVE = (
-    "skyvern_cdp: no Skyvern session for this run; pass --skyvern-session pbs_… or"
-    f" --skyvern-launch (or set {SESSION_ENV} / {LAUNCH_ENV})"
-)
-_REPORTED = pytest.StashKey[bool]()
 
-
-class PluginUsageError(pytest.UsageError, InvalidArgumentError):  # type: ignore[misc]
-    """A bad ``--skyvern-*`` option: pytest stops before collecting, with this message."""
-
-
-# -- options --------------------------------------------------------------------------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("skyvern", "Skyvern browser sessions (skyvern_cdp)")
-    group.addoption(
-        "--skyvern-session",
-        metavar="ID",
-        default=None,
-        help=f"attach to this existing session (pbs_…); env {SESSION_ENV}",
-    )
-    group.addoption(
-        "--skyvern-launch",
-        action="store_true",
-        default=None,
-        help=f"create one session per worker and close it at the end; env {LAUNCH_ENV}",
-    )
-    group.addoption(
-        "--skyvern-base-url",
-        metavar="URL",
-        default=None,
-        help="API base URL or cloud/staging/local; env SKYVERN_BASE_URL (default: cloud)",
-    )
-    group.addoption(
-        "--skyvern-api-key",
-        metavar="KEY",
-        default=None,
-        help="API key (prefer the SKYVERN_API_KEY environment variable); never echoed",
-    )
-    group.addoption(
-        "--skyvern-timeout",
-        metavar="S",
-        default=None,
-        help=f"seconds to wait for a session and attach to it (default 120); env {TIMEOUT_ENV}",
-    )
-    group.addoption(
-        "--skyvern-keep-on-failure",
-        action="store_true",
-        default=None,
-        help="leave a launched session open when a test failed, and print its id and app_url;"
-        f" env {KEEP_ON_FAILURE_ENV}",
-    )
-    group.addoption(
-        "--skyvern-default-context",
-        action="store_true",
-        default=None,
-        help="use the session's default context instead of a new context per test;"
-        f" env {DEFAULT_CONTEXT_ENV}",
-    )
-    parser.addini("skyvern_session", "session id to attach to (pbs_…)", default=None)
-    parser.addini("skyvern_launch", "create a session per worker", type="bool", default=None)
-    parser.addini("skyvern_base_url", "Skyvern API base URL or preset name", default=None)
-    parser.addini("skyvern_timeout", "seconds to wait for and attach to a session", default=None)
-    parser.addini(
-        "skyvern_keep_on_failure", "keep a launched session open after a failure",
-        type="bool", default=None,
-    )
-    parser.addini(
-        "skyvern_default_context", "use the session's default context",
-        type="bool", default=None,
-    )
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
-
-def _env_flag(name: str) -> bool | None:
-    raw = os.environ.get(name)
-    if raw is None:
-        return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise PluginUsageError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw[:20]!r}")
-
-
-def _flag(config: pytest.Config, option: str, env: str, ini: str) -> bool:
-    """Command line, else environment, else ini."""
-    value = config.getoption(option)
-    if value:
-        return True
-    from_env = _env_flag(env)
-    if from_env is not None:
-        return from_env
-    return bool(config.getini(ini))
-
-
-def _text(config: pytest.Config, option: str, env: str | None, ini: str | None) -> str | None:
-    value = config.getoption(option)
-    if value is None and env is not None:
-        value = os.environ.get(env) or None
-    if value is None and ini is not None:
-        value = config.getini(ini) or None
-    return str(value) if value is not None else None
-
-
-@dataclass(frozen=True)
-class Options:
-    """The resolved ``--skyvern-*`` options. The API key lives in ``settings`` (never shown)."""
-
-    session_id: str | None
-    launch: bool
-    settings: Settings
-    timeout: float
-    keep_on_failure: bool
-    default_context: bool
-
-    @property
-    def mode(self) -> str:
-        return "launch" if self.launch else "attach"
-
-
-def resolve_options(config: pytest.Config) -> Options | None:
-    """The options of this run, or ``None`` when the plugin is not asked for.
-
-    Raises :class:`PluginUsageError` for a bad or contradictory value.
-    """
-    session_id = _text(config, "skyvern_session", SESSION_ENV, "skyvern_session")
-    launch = _flag(config, "skyvern_launch", LAUNCH_ENV, "skyvern_launch")
-    if session_id is None and not launch:
-        stray = [
-            name
-            for name, dest in (
-                ("--skyvern-base-url", "skyvern_base_url"),
-                ("--skyvern-api-key", "skyvern_api_key"),
-                ("--skyvern-timeout", "skyvern_timeout"),
-                ("--skyvern-keep-on-failure", "skyvern_keep_on_failure"),
-                ("--skyvern-default-context", "skyvern_default_context"),
-            )
-            if config.getoption(dest) is not None
-        ]
-        if stray:
-            raise PluginUsageError(
-                f"{', '.join(stray)} has no effect without --skyvern-session or --skyvern-launch"
-            )
-        return None
-    if session_id is not None and launch:
-        raise PluginUsageError(
-            "--skyvern-session and --skyvern-launch exclude each other: attach to an existing"
-            " session, or launch one per worker"
-        )
-    from skyvern_cdp.config import BASE_URL_ENV, resolve_settings, validate_timeout
-    from skyvern_cdp.policy import validate_session_id
-
-    try:
-        if session_id is not None:
-            session_id = validate_session_id(session_id.strip())
-        raw_timeout = _text(config, "skyvern_timeout", TIMEOUT_ENV, "skyvern_timeout")
-        timeout = 120.0
-        if raw_timeout is not None:
-            try:
-                number = float(raw_timeout)
-            except ValueError:
-                raise PluginUsageError(
-                    f"--skyvern-timeout must be a number of seconds, got {raw_timeout[:20]!r}"
-                ) from None
-            timeout = validate_timeout(number, "--skyvern-timeout")
-        settings = resolve_settings(
-            api_key=_text(config, "skyvern_api_key", None, None),
-            base_url=_text(config, "skyvern_base_url", BASE_URL_ENV, "skyvern_base_url"),
-        )
-    except PluginUsageError:
-        raise
-    except SkyvernCDPError as exc:
-        # The library's messages never carry the key; say which option it was about.
-        raise PluginUsageError(f"skyvern_cdp: {exc}") from None
-    return Options(
-        session_id=session_id,
-        launch=launch,
-        settings=settings,
-        timeout=timeout,
-        keep_on_failure=_flag(
-            config, "skyvern_keep_on_failure", KEEP_ON_FAILURE_ENV, "skyvern_keep_on_failure"
-        ),
-        default_context=_flag(
-            config, "skyvern_default_context", DEFAULT_CONTEXT_ENV, "skyvern_default_context"
-        ),
-    )
+__all__ = ["PluginUsageError", "SkyvernPlugin", "pytest_addoption", "pytest_configure"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -323,274 +111,6 @@ def _require(request: pytest.FixtureRequest) -> SkyvernPlugin:
     return plugin
 
 
-# -- the ledger of launched sessions --------------------------------------------------------
-
-
-class _Ledger:
-    """Which sessions were launched, closed or kept, in files every process can append to.
-
-    The controller (or the only process) owns the directory; xdist workers get its path
-    through ``workerinput``. At the end the controller closes every session a worker created
-    but never closed or kept: a worker killed by Ctrl-C or a crash leaves nothing open.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._file = directory / f"{os.getpid()}.log"
-
-    def record(self, event: str, session_id: str, extra: str = "") -> None:
-        line = f"{event} {session_id} {extra}".rstrip() + "\n"
-        with open(self._file, "a", encoding="utf-8") as out:
-            out.write(line)
-            out.flush()
-
-    def read(self) -> tuple[list[str], dict[str, str]]:
-        """Sessions still open (created, not closed or kept), and the kept ones → app_url."""
-        created: list[str] = []
-        done: set[str] = set()
-        kept: dict[str, str] = {}
-        for path in sorted(self.directory.glob("*.log")):
-            with contextlib.suppress(OSError):
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    event, _, rest = line.partition(" ")
-                    sid, _, extra = rest.partition(" ")
-                    if event == "created":
-                        created.append(sid)
-                    elif event == "closed":
-                        done.add(sid)
-                    elif event == "kept":
-                        done.add(sid)
-                        kept[sid] = extra
-        return [sid for sid in created if sid not in done], kept
-
-
-# -- the active plugin ----------------------------------------------------------------------
-
-
-class SkyvernPlugin:
-    """What runs when ``--skyvern-session`` or ``--skyvern-launch`` is given."""
-
-    def __init__(self, config: pytest.Config, options: Options) -> None:
-        import tempfile
-
-        self.config = config
-        self.options = options
-        self._client: SkyvernClient | None = None
-        self._session: BrowserSessionResponse | None = None
-        self._launched: str | None = None
-        self._failures = 0
-        self._kept: dict[str, str] = {}
-        self._swept: list[str] = []
-        workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
-        self._own_ledger = False
-        ledger_dir = workerinput.get(_LEDGER_KEY) if workerinput is not None else None
-        if ledger_dir is None and options.launch:
-            ledger_dir = tempfile.mkdtemp(prefix="skyvern-cdp-ledger-")
-            self._own_ledger = True
-        self.ledger = _Ledger(Path(ledger_dir)) if ledger_dir else None
-
-    def __repr__(self) -> str:
-        return f"SkyvernPlugin(mode={self.options.mode!r}, settings={self.options.settings!r})"
-
-    @property
-    def uses_pytest_playwright(self) -> bool:
-        return bool(self.config.pluginmanager.hasplugin("playwright"))
-
-    # ---- the API ------------------------------------------------------------------------
-
-    @property
-    def client(self) -> SkyvernClient:
-        if self._client is None:
-            from skyvern_cdp.client import SkyvernClient
-
-            settings = self.options.settings
-            self._client = SkyvernClient(settings.api_key, settings.base_url)
-        return self._client
-
-    def connect_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``sync_api.connect`` / ``async_api.connect``."""
-        settings = self.options.settings
-        kwargs: dict[str, Any] = {
-            "api_key": settings.api_key,
-            "base_url": settings.base_url,
-            "timeout": self.options.timeout,
-        }
-        if self.uses_pytest_playwright:
-            slow_mo = self.config.getoption("slowmo", default=0)
-            if slow_mo:
-                kwargs["slow_mo"] = slow_mo
-        return kwargs
-
-    def session(self) -> BrowserSessionResponse:
-        """The ready session of this process: launched once, or the one given, waited for."""
-        if self._session is not None:
-            return self._session
-        timeout = self.options.timeout
-        if self.options.launch:
-            if self._launched is None:
-                created = self.client.create_browser_session(timeout=timeout)
-                self._launched = created.browser_session_id
-                if self.ledger is not None:
-                    self.ledger.record("created", self._launched)
-                logger.info("launched session %s", self._launched)
-            session_id = self._launched
-        else:
-            assert self.options.session_id is not None
-            session_id = self.options.session_id
-        self._session = self.client.wait_for_browser_session(session_id, timeout=timeout)
-        return self._session
-
-    # ---- hooks --------------------------------------------------------------------------
-
-    def pytest_report_header(self, config: pytest.Config) -> str:
-        options = self.options
-        what = (
-            "launch a session per worker"
-            if options.launch
-            else f"attach to session {options.session_id}"
-        )
-        key = "set" if options.settings.api_key else "none"
-        context = "default context" if options.default_context else "a new context per test"
-        return f"skyvern_cdp: {what} on {options.settings.base_url} (api key: {key}; {context})"
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        if self.ledger is not None:
-            node.workerinput[_LEDGER_KEY] = str(self.ledger.directory)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self._failures += 1
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> Generator[None, object, object]:
-        result = yield
-        if _is_asyncio_runner(result):
-            _let_runner_step_past_sync_playwright(result)
-        return result
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if report.failed and not item.stash.get(_REPORTED, False) and self._uses_session(item):
-            item.stash[_REPORTED] = True
-            report.sections.append(("skyvern session", self.describe()))
-        return report
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        self._close_launched()
-        if not self.is_worker:
-            self._sweep()
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not (self._kept or self._swept):
-            return
-        terminalreporter.section("skyvern sessions", sep="-")
-        for sid, app_url in self._kept.items():
-            terminalreporter.write_line(
-                f"kept session {sid} open after a failure; app_url: {app_url or '(none)'}"
-            )
-        for sid in self._swept:
-            terminalreporter.write_line(f"closed session {sid}, left open by a worker that stopped")
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._own_ledger and self.ledger is not None:
-            import shutil
-
-            shutil.rmtree(self.ledger.directory, ignore_errors=True)
-
-    # ---- the end of a run ---------------------------------------------------------------
-
-    def _uses_session(self, item: pytest.Item) -> bool:
-        if self.options.launch and self._launched is None:
-            return False
-        names = set(getattr(item, "fixturenames", ()))
-        if names & _SESSION_FIXTURES:
-            return True
-        return self.uses_pytest_playwright and bool(names & _PLAYWRIGHT_FIXTURES)
-
-    def session_id(self) -> str | None:
-        return self._launched if self.options.launch else self.options.session_id
-
-    def describe(self) -> str:
-        """The report section: the session as a fresh GET sees it now."""
-        from skyvern_cdp.config import redact_text
-
-        sid = self.session_id()
-        assert sid is not None
-        try:
-            session = self.client.get_browser_session(
-                sid, timeout=min(REPORT_GET_TIMEOUT, self.options.timeout)
-            )
-        except Exception as exc:  # a report must never fail because of its extras
-            text = f"session: {sid}\n(could not read it: {type(exc).__name__}: {exc})"
-            return redact_text(text, self.options.settings.secrets)
-        lines = [
-            f"session: {session.browser_session_id}",
-            f"status: {session.status}",
-            f"app_url: {session.app_url or '(none)'}",
-        ]
-        for title, files in (
-            ("recordings", session.recordings),
-            ("downloaded_files", session.downloaded_files),
-        ):
-            if not files:
-                lines.append(f"{title}: (none)")
-                continue
-            lines.append(f"{title}:")
-            for info in files:
-                size = f", {info.file_size} bytes" if info.file_size is not None else ""
-                lines.append(f"  - {info.filename or '(unnamed)'}{size}: {info.url}")
-        return redact_text("\n".join(lines), self.options.settings.secrets)
-
-    def _close_launched(self) -> None:
-        sid, self._launched = self._launched, None
-        if sid is None:
-            return
-        if self.options.keep_on_failure and self._failures:
-            app_url = self._session.app_url if self._session is not None else None
-            with contextlib.suppress(Exception):
-                app_url = self.client.get_browser_session(
-                    sid, timeout=min(REPORT_GET_TIMEOUT, self.options.timeout)
-                ).app_url
-            self._kept[sid] = app_url or ""
-            if self.ledger is not None:
-                self.ledger.record("kept", sid, app_url or "")
-            logger.info("keeping session %s open after a failure", sid)
-            return
-        try:
-            self.client.close_browser_session(sid, timeout=self.options.timeout)
-            logger.info("closed session %s", sid)
-            if self.ledger is not None:
-                self.ledger.record("closed", sid)
-        except Exception as exc:
-            # The ledger still says "created": the controller's sweep tries once more.
-            logger.warning("could not close session %s: %s", sid, exc)
-
-    def _sweep(self) -> None:
-        if self.ledger is None:
-            return
-        still_open, kept = self.ledger.read()
-        for sid, app_url in kept.items():
-            self._kept.setdefault(sid, app_url)
-        for sid in still_open:
-            try:
-                self.client.close_browser_session(sid, timeout=self.options.timeout)
-                self.ledger.record("closed", sid)
-                self._swept.append(sid)
-            except Exception as exc:
-                logger.warning("could not close session %s: %s", sid, exc)
-
-
 class _PlaywrightBrowser:
     """pytest-playwright's ``browser`` becomes the Skyvern session."""
 
@@ -611,47 +131,6 @@ class _PlaywrightDefaultContext:
         the test opens there are closed after it. pytest-playwright's tracing and video, which
         need a context of their own, are off in this mode."""
         return skyvern_context
-
-
-# -- asyncio next to a running sync Playwright ----------------------------------------------
-
-
-def _is_asyncio_runner(value: object) -> bool:
-    kind = type(value)
-    return kind.__name__ == "Runner" and all(
-        callable(getattr(value, name, None)) for name in ("run", "close", "get_loop")
-    )
-
-
-def _let_runner_step_past_sync_playwright(runner: Any) -> None:
-    """Let pytest-asyncio's loop run while a sync Playwright driver lives in this thread.
-
-    Sync Playwright keeps its own event loop registered as this thread's running loop
-    between calls (it is parked in a greenlet), and asyncio refuses to run another loop
-    then. Around each run of pytest-asyncio's runner, that registration is set aside and put
-    back afterwards, so sync and async tests can share one process.
-    """
-    import asyncio
-
-    if getattr(runner, "_skyvern_cdp_guarded", False):
-        return
-
-    def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            parked = asyncio._get_running_loop()
-            if parked is None:
-                return method(*args, **kwargs)
-            asyncio._set_running_loop(None)
-            try:
-                return method(*args, **kwargs)
-            finally:
-                asyncio._set_running_loop(parked)
-
-        return call
-
-    runner.run = guarded(runner.run)
-    runner.close = guarded(runner.close)
-    runner._skyvern_cdp_guarded = True
 
 
 # -- fixtures -------------------------------------------------------------------------------

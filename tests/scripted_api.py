@@ -62,7 +62,7 @@ class Seen:
 
 
 class ScriptedAPI:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Seen] = []
         self._scripts: dict[tuple[str, str], deque[Reply]] = {}
         self._handlers: dict[tuple[str, str], Callable[[Seen], Reply]] = {}
@@ -77,6 +77,10 @@ class ScriptedAPI:
                 pass
 
             def _handle(self) -> None:
+                if api._stopping.is_set():  # stopped: a kept-alive connection dies too
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 seen = Seen(
@@ -113,7 +117,7 @@ class ScriptedAPI:
 
             do_GET = do_POST = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

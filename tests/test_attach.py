@@ -13,6 +13,7 @@ import pytest
 from faults import FlakyProxy, HeaderRecorder, closing_endpoint
 
 from skyvern_cdp import (
+    APIUnreachableError,
     BrowserSessionResponse,
     CDPConnectTimeoutError,
     SessionClosedError,
@@ -149,7 +150,9 @@ def test_sync_api_uses_a_playwright_the_caller_owns(
         browser.close()
         assert sync_api.driver_stats().started == 0 or not sync_api.driver_stats().running
         # the caller's driver still works after our Browser closed
-        again = playwright.chromium.connect_over_cdp(live.browser_address or "")
+        again = playwright.chromium.connect_over_cdp(
+            live.browser_address or "", headers={"x-api-key": KEY}
+        )
         again.close()
 
 
@@ -300,7 +303,8 @@ async def test_connect_retries_until_the_endpoint_answers(
         serve_address(scripted, "pbs_flaky", f"ws://127.0.0.1:{proxy.port}{path}#fragment")
         started = time.monotonic()
         async with async_api.connect(
-            "pbs_flaky", base_url=scripted.base_url, timeout=20, connect_attempt_timeout=0.5
+            "pbs_flaky", base_url=scripted.base_url, api_key=KEY, timeout=20,
+            connect_attempt_timeout=0.5,
         ) as browser:
             assert browser.is_connected()
         assert proxy.connections >= 3
@@ -441,15 +445,19 @@ async def test_the_reconnecting_form_reattaches_until_the_session_ends(
 async def test_http_address_form_works(
     backend: LocalBackend, live: BrowserSessionResponse, scripted: ScriptedAPI
 ) -> None:
+    # The router serves /<session id>/json/version, as Chrome serves /json/version.
     port, _ = port_and_path(live.browser_address or "")
-    serve_address(scripted, "pbs_http", f"http://127.0.0.1:{port}")
-    async with async_api.connect("pbs_http", base_url=scripted.base_url, timeout=20) as browser:
+    sid = live.browser_session_id
+    serve_address(scripted, "pbs_http", f"http://127.0.0.1:{port}/{sid}")
+    async with async_api.connect(
+        "pbs_http", base_url=scripted.base_url, api_key=KEY, timeout=20
+    ) as browser:
         assert browser.contexts
 
 
-async def test_an_unreachable_api_is_a_timeout_not_a_hang() -> None:
+async def test_an_unreachable_api_fails_within_the_deadline_naming_the_url() -> None:
     started = time.monotonic()
-    with pytest.raises(SessionNotReadyError, match="API kept failing"):
+    with pytest.raises(APIUnreachableError, match=r"nothing answered at http://127\.0\.0\.1:9"):
         await async_api.connect("pbs_nowhere", base_url="http://127.0.0.1:9", timeout=1.5)
     assert time.monotonic() - started < 2.5
     assert not async_api.driver_stats().running

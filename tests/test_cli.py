@@ -281,7 +281,7 @@ def test_an_unreachable_api_is_one_clear_line(
         url = gone.base_url  # a port that was just closed
     code, _, err = cli(capsys, "--base-url", url, "info", SID, "--timeout", "0.5")
     assert code == 1
-    assert f"{url} could not be reached" in assert_one_error_line(err)
+    assert f"nothing answered at {url}" in assert_one_error_line(err)
 
 
 # ---- commands that only talk to the API start without Playwright ---------------------------

@@ -11,8 +11,17 @@ MODULES = [
     "skyvern_cdp.errors",
     "skyvern_cdp.config",
     "skyvern_cdp.policy",
+    "skyvern_cdp.policy.session",
+    "skyvern_cdp.policy.retry",
+    "skyvern_cdp.policy.cdp",
+    "skyvern_cdp.policy.waiter",
+    "skyvern_cdp._client_base",
     "skyvern_cdp.models",
     "skyvern_cdp.protocol",
+    "skyvern_cdp.gateway.handshake",
+    "skyvern_cdp.gateway.router",
+    "skyvern_cdp.relay.targets",
+    "skyvern_cdp.relay.page",
 ]
 
 

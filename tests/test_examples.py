@@ -127,6 +127,10 @@ def test_the_notebook(
     session_id = result(nb, "session = await client.create_browser_session").strip("'")
     assert re.fullmatch(SESSION_ID, session_id)
     assert result(nb, "page = await default_page(browser)") == "['one', 'two']"
+    [show] = [c for c in nb.cells if c.source.startswith("view = notebook.show(browser)")]
+    shown = [o for o in show.outputs if o.output_type == "display_data"]
+    assert len(shown) == 1  # one display (its updates by id: tests/test_notebook_view.py)
+    assert result(nb, 'await page.locator("h1").evaluate') == "'Changed while you watch'"
     assert result(nb, "(await notebook.attach(session_id)) is browser") == "True"
     assert_closed(client, session_id)
 

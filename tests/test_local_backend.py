@@ -19,6 +19,8 @@ import pytest
 from skyvern_cdp.local import LocalBackend
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
 
+from conftest import LOCAL_API_KEY
+
 pytestmark = pytest.mark.browser
 
 Check = Callable[[Any], Any]
@@ -56,16 +58,32 @@ def wait_status(
 
 
 def chromium_of(backend: LocalBackend, address: str) -> tuple[int, Path]:
-    """The pid and temporary directory of the Chromium behind ``address``."""
-    port = urlsplit(address).port
-    for pid in backend.live_chromium_pids():
-        for arg in psutil.Process(pid).cmdline():
-            if arg.startswith("--user-data-dir="):
-                profile = Path(arg.split("=", 1)[1])
-                lines = (profile / "DevToolsActivePort").read_text().splitlines()
-                if int(lines[0]) == port:
-                    return pid, profile.parent
-    raise AssertionError(f"no live Chromium listens on port {port}")
+    """The pid and temporary directory of the Chromium behind ``address`` (the router's
+    ``/<session id>/devtools/browser/...``)."""
+    sid = urlsplit(address).path.split("/")[1]
+    pid = backend.chromium_pid(sid)
+    assert pid is not None and pid in backend.live_chromium_pids(), f"no live Chromium for {sid}"
+    for arg in psutil.Process(pid).cmdline():
+        if arg.startswith("--user-data-dir="):
+            return pid, Path(arg.split("=", 1)[1]).parent
+    raise AssertionError(f"Chromium {pid} has no --user-data-dir")
+
+
+KEY = {"x-api-key": LOCAL_API_KEY}
+
+
+def cdp_targets(address: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """``Target.getTargets`` over the session's browser websocket (through the router)."""
+    from websockets.sync.client import connect
+
+    with connect(address, additional_headers=KEY if headers is None else headers,
+                 proxy=None) as ws:
+        ws.send(json.dumps({"id": 1, "method": "Target.getTargets"}))
+        while True:
+            answer = json.loads(ws.recv())
+            if answer.get("id") == 1:
+                infos: list[dict[str, Any]] = answer["result"]["targetInfos"]
+                return infos
 
 
 def group_gone(pgid: int) -> bool:
@@ -137,17 +155,19 @@ def test_lifecycle_created_running_completed(backend: LocalBackend, check_sessio
         running = wait_status(http, sid, check_session, {"running"})
         address = running["browser_address"]
         assert address.startswith("ws://127.0.0.1:")
-        assert "/devtools/browser/" in address
+        assert f"/{sid}/devtools/browser/" in address
         assert running["started_at"] >= running["created_at"]
         assert backend.ready_at(sid) is not None
         assert backend.get_count(sid) >= 2
-        # The address is a live CDP endpoint of its own.
+        # The address is a live CDP endpoint of its own: the backend's router, key checked.
         port = urlsplit(address).port
         assert port != urlsplit(backend.base_url).port
-        version = httpx.get(f"http://127.0.0.1:{port}/json/version", trust_env=False).json()
+        version_url = f"http://127.0.0.1:{port}/{sid}/json/version"
+        assert httpx.get(version_url, trust_env=False).status_code == 401
+        version = httpx.get(version_url, headers=KEY, trust_env=False).json()
         assert version["webSocketDebuggerUrl"] == address
-        pages = httpx.get(f"http://127.0.0.1:{port}/json/list", trust_env=False).json()
-        assert [p["url"] for p in pages if p["type"] == "page"] == ["about:blank"]
+        pages = [t for t in cdp_targets(address) if t["type"] == "page"]
+        assert [p["url"] for p in pages] == ["about:blank"]
         download_path = Path(running["download_path"])
         assert download_path.is_dir()
         assert running["downloaded_files"] == []
@@ -179,11 +199,9 @@ def test_session_opens_its_url(backend: LocalBackend, check_session: Check) -> N
         sid = http.post("/v1/browser_sessions", json={"url": page}).json()["browser_session_id"]
         try:
             running = wait_status(http, sid, check_session, {"running"})
-            port = urlsplit(running["browser_address"]).port
-            url = f"http://127.0.0.1:{port}/json/list"
 
             def titled() -> bool:
-                pages = httpx.get(url, trust_env=False).json()
+                pages = cdp_targets(running["browser_address"])
                 return any(p.get("title") == "opened by the backend" for p in pages)
 
             assert wait_for(titled, 10.0)

@@ -173,7 +173,9 @@ async def test_download_through_playwright_is_also_listed(
         try:
             body = wait_session(http, sid, check_session, running)
             async with async_playwright() as pw:
-                browser = await pw.chromium.connect_over_cdp(body["browser_address"])
+                browser = await pw.chromium.connect_over_cdp(
+                    body["browser_address"], headers={"x-api-key": backend.api_key or ""}
+                )
                 try:
                     page = browser.contexts[0].pages[0]
                     await page.goto(f"{site}/")

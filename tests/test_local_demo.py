@@ -33,6 +33,7 @@ def test_demo_runs_on_the_local_backend_even_with_a_key_set(env: dict[str, str])
     for phase in ("create", "wait", "connect", "first page", "total"):
         row = next(line for line in lines if line.startswith(phase + " "))
         assert float(row.split()[-1]) >= 0.0
+    assert "the Playwright driver started while the session was polled" in done.stdout
     assert "built-in local backend" in done.stderr
     assert "--cloud" in done.stderr, "it says how to use the key's server instead"
     assert "sk-someone-elses-cloud-key" not in done.stdout + done.stderr

@@ -16,6 +16,7 @@ from skyvern_cdp import (
     InvalidArgumentTypeError,
     SessionEndedError,
     SessionNotReadyError,
+    policy,
 )
 from skyvern_cdp.config import resolve_settings
 from skyvern_cdp.models import BrowserSessionResponse
@@ -408,3 +409,60 @@ def test_the_key_is_not_sent_over_plain_ws_to_a_remote_host() -> None:
 def test_unusable_addresses_are_refused(address: str) -> None:
     with pytest.raises(InvalidArgumentError):
         cdp_target(address, settings())  # type: ignore[arg-type]
+
+
+# -- a server that has never answered ---------------------------------------------------------
+
+
+class TestUnreached:
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    no_name = httpx.ConnectError("[Errno -2] Name or service not known")
+    no_tcp = httpx.ConnectTimeout("timed out")
+    tls = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    @pytest.mark.parametrize("exc", [refused, no_name, no_tcp, tls])
+    def test_failures_before_any_answer_are_no_answers(self, exc: BaseException) -> None:
+        assert policy.is_no_answer(exc)
+
+    @pytest.mark.parametrize(
+        "exc",
+        [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("eof"), httpx.ReadError("reset"),
+         APIError("503", status_code=503), ValueError("x")],
+    )
+    def test_failures_after_contact_are_not(self, exc: BaseException) -> None:
+        assert not policy.is_no_answer(exc)
+
+    def test_gives_up_only_after_the_grace_on_a_server_that_never_answered(self) -> None:
+        grace = policy.UNREACHED_GRACE
+        assert grace == 5.0  # documented in the README and the errors
+        assert not policy.gives_up_unreached(self.refused, ever_answered=False, trying_for=4.99)
+        assert policy.gives_up_unreached(self.refused, ever_answered=False, trying_for=grace)
+        assert not policy.gives_up_unreached(self.refused, ever_answered=True, trying_for=500.0)
+        # a slow read is an answer of sorts: the deadline decides, not the grace
+        assert not policy.gives_up_unreached(
+            httpx.ReadTimeout("slow"), ever_answered=False, trying_for=60.0
+        )
+
+    def test_the_grace_is_a_parameter(self) -> None:
+        assert policy.gives_up_unreached(self.refused, ever_answered=False, trying_for=1.0,
+                                         grace=1.0)
+
+    def test_the_last_try_lands_at_the_end_of_the_grace(self) -> None:
+        window = policy.retry_window(self.refused, 100.0, ever_answered=False, trying_for=4.2)
+        assert window == pytest.approx(0.8)
+        assert policy.retry_window(self.refused, 100.0, ever_answered=False, trying_for=6.0) == 0
+        assert policy.retry_window(self.refused, 3.0, ever_answered=True, trying_for=4.2) == 3.0
+        assert policy.retry_window(None, 3.0, ever_answered=False, trying_for=4.2) == 3.0
+        # a retry delay is then never longer than that window
+        delay = policy.retry_delay(8, retry_after=None, remaining=window)
+        assert delay <= window
+
+    def test_a_host_that_drops_packets_gets_no_more_than_the_grace_to_connect(self) -> None:
+        assert policy.connect_timeout_for(ever_answered=True, trying_for=0.0) == 10.0
+        assert policy.connect_timeout_for(ever_answered=False, trying_for=0.0) == 5.0
+        assert policy.connect_timeout_for(ever_answered=False, trying_for=3.5) == 1.5
+        assert policy.connect_timeout_for(ever_answered=False, trying_for=9.0) == (
+            policy.MIN_REQUEST_TIMEOUT
+        )
+        limits = policy.request_timeout(100.0, connect_timeout=1.5)
+        assert limits.connect == 1.5 and limits.read == policy.READ_TIMEOUT

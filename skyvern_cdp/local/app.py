@@ -26,6 +26,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +37,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from skyvern_cdp.config import redact_address
+from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
@@ -196,7 +199,15 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         files = await asyncio.to_thread(
             manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files"
         )
-        return rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
+        data = rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
+        # The CDP router's address, with the host this client reached us on if we listen on all.
+        data["browser_address"] = reachable_address(data["browser_address"], request.url.hostname)
+        # As a self-hosted Skyvern sends it; real seconds (scaled by minute_seconds).
+        manager = manager_of(request)
+        data["remaining_lifetime_seconds"] = rec.remaining_seconds(
+            time.monotonic(), manager.minute_seconds
+        )
+        return data
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -351,7 +362,8 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         if rec is None:
             return None
         data = await wire(request, rec)
-        data["browser_address"] = rec.redacted_address()
+        address = data["browser_address"]
+        data["browser_address"] = redact_address(address) if address else None
         return data
 
     @app.get("/sessions/{browser_session_id}", include_in_schema=False)

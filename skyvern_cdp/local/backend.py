@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from skyvern_cdp.config import is_loopback_host
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
+from skyvern_cdp.gateway.router import Router, session_address
 from skyvern_cdp.local.chromium import BrowserNotFoundError, find_chromium
 
 if TYPE_CHECKING:
@@ -176,6 +177,8 @@ class LocalBackend:
         self._server: uvicorn.Server | None = None
         self._manager: SessionManager | None = None
         self._atexit: Callable[[], None] | None = None
+        self._router_sock: socket.socket | None = None
+        self._router: Router | None = None
 
     def __repr__(self) -> str:
         key = "<set>" if self._api_key else None
@@ -217,6 +220,15 @@ class LocalBackend:
         rec = self._manager.registry.get(session_id) if self._manager else None
         return rec.get_count if rec is not None else 0
 
+    @property
+    def router(self) -> Router | None:
+        """The CDP router every ``browser_address`` points at (``None`` before start)."""
+        return self._router
+
+    def chromium_pid(self, session_id: str) -> int | None:
+        """The pid of the session's Chromium (while it has one)."""
+        return self._manager.chromium_pid(session_id) if self._manager else None
+
     def live_chromium_pids(self) -> list[int]:
         """Process ids of the Chromiums of live sessions."""
         return self._manager.live_chromium_pids() if self._manager else []
@@ -233,19 +245,22 @@ class LocalBackend:
             executable = self._chromium_executable or find_chromium()
             if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
                 raise BrowserNotFoundError(f"{executable!r} is not an executable file")
-            sock = self._bind()
+            sock = self._bind(self._port)
             try:
+                self._router_sock = self._bind(0)
                 self._start_locked(sock, executable)
             except BaseException:
                 self._started = True
                 self._stop_locked()
                 sock.close()
+                if self._router_sock is not None:
+                    self._router_sock.close()
                 raise
             return self
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, port: int) -> socket.socket:
         infos = socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            self._host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
         # Prefer IPv4 for "localhost": Chromium and clients dial 127.0.0.1 first.
         infos.sort(key=lambda info: info[0] != socket.AF_INET)
@@ -303,6 +318,8 @@ class LocalBackend:
                 logger.exception("the local backend's server loop failed")
         finally:
             sock.close()
+            if self._router_sock is not None:
+                self._router_sock.close()
 
     async def _serve(self, sock: socket.socket, executable: str, ready: Future[None]) -> None:
         import uvicorn
@@ -328,6 +345,15 @@ class LocalBackend:
         )
         manager.start()
         self._manager = manager
+        assert self._router_sock is not None
+        router = Router(lookup=manager.route, api_key=self._api_key)
+        await router.start(self._router_sock)
+        self._router = router
+        router_host, router_port = self._router_sock.getsockname()[:2]
+        manager.address_for = lambda sid, path: session_address(
+            router_host, router_port, sid, path
+        )
+        manager.on_ended = router.session_ended
         app = create_app(api_key=self._api_key)
         app.state.manager = manager
         config = uvicorn.Config(
@@ -353,6 +379,7 @@ class LocalBackend:
             await serving
         finally:
             await manager.aclose()
+            await router.aclose()
 
     def stop(self) -> None:
         """Stop every session's Chromium, the server and the watchdog; remove the directories.

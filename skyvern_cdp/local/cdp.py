@@ -16,22 +16,31 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-__all__ = ["CDPConnection", "CDPError", "EventHandler"]
+__all__ = ["WS_LOGGER", "CDPConnection", "CDPError", "EventHandler"]
 
 logger = logging.getLogger("skyvern_cdp.local.cdp")
+#: The logger handed to ``websockets``: at DEBUG it would write the handshake's headers (the
+#: API key among them) and every frame, so it never goes below WARNING, even with ``-v``.
+WS_LOGGER = logging.getLogger("skyvern_cdp.websockets")
+WS_LOGGER.setLevel(logging.WARNING)
 
 EventHandler = Callable[[str, dict[str, Any], "str | None"], None]
 
 
 class CDPError(Exception):
     """A command failed, timed out, or the connection closed before it was answered."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status of a refused handshake, else ``None``.
+        self.status = status
 
 
 class CDPConnection:
@@ -46,12 +55,22 @@ class CDPConnection:
 
     @classmethod
     async def open(
-        cls, ws_url: str, *, on_event: EventHandler | None = None, timeout: float = 10.0
+        cls,
+        ws_url: str,
+        *,
+        on_event: EventHandler | None = None,
+        timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
     ) -> CDPConnection:
-        """Connect to ``ws_url`` (a loopback CDP endpoint; no proxy, no compression)."""
+        """Connect to ``ws_url`` (no proxy, no compression), sending ``headers`` if given.
+
+        A refused handshake raises :class:`CDPError` with ``status`` set (401, 404, ...).
+        """
         try:
             ws = await connect(
                 ws_url,
+                additional_headers=dict(headers) if headers else None,
+                logger=WS_LOGGER,
                 open_timeout=timeout,
                 proxy=None,
                 compression=None,
@@ -59,13 +78,25 @@ class CDPConnection:
                 ping_interval=None,
                 close_timeout=2,
             )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise CDPError(f"the CDP websocket was refused: HTTP {status}", status=status) from exc
         except (OSError, asyncio.TimeoutError, Exception) as exc:
-            raise CDPError(f"could not open the CDP websocket: {exc}") from exc
+            raise CDPError(f"could not open the CDP websocket: {type(exc).__name__}") from exc
         return cls(ws, on_event)
 
     @property
     def closed(self) -> bool:
         return self._reader.done()
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the other side sent (4410: the session ended), once closed."""
+        return self._ws.close_code
+
+    async def wait_closed(self) -> None:
+        """Return once the connection has closed (the reader has stopped)."""
+        await asyncio.wait([self._reader])
 
     async def send(
         self,

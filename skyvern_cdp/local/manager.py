@@ -22,11 +22,13 @@ import logging
 import random
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skyvern_cdp.gateway.pipe import Upstream
+from skyvern_cdp.gateway.router import Route, State
 from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.local.chromium import ChromiumProcess
 from skyvern_cdp.local.downloads import DownloadIndex
@@ -96,6 +98,10 @@ class SessionManager:
         self.chromium_executable = chromium_executable
         self.minute_seconds = minute_seconds
         self.watchdog = watchdog
+        #: ``(session_id, chromium_ws_path) -> browser_address`` (the backend's CDP router).
+        self.address_for: Callable[[str, str], str] | None = None
+        #: Called with a session's id as soon as it starts ending (the router cuts it off).
+        self.on_ended: Callable[[str], None] | None = None
         self.files = DownloadIndex()
         self._runtimes: dict[str, _Runtime] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -180,7 +186,23 @@ class SessionManager:
         """Blocking (it may hash files): call it in a thread."""
         return self.files.list(rec.download_dir, url_prefix=url_prefix)
 
+    def route(self, session_id: str) -> Route:
+        """Where the CDP router sends a connection for ``session_id``, and whether it may."""
+        rt = self._runtimes.get(session_id)
+        if rt is None:
+            return Route(State.UNKNOWN)
+        if rt.finish_task is not None or rt.record.is_final:
+            return Route(State.ENDED)
+        process = rt.process
+        if rt.record.status != RUNNING or process is None:
+            return Route(State.STARTING)
+        return Route(State.RUNNING, Upstream("127.0.0.1", process.port))
+
     # ---- instrumentation ---------------------------------------------------------------
+
+    def chromium_pid(self, session_id: str) -> int | None:
+        rt = self._runtimes.get(session_id)
+        return rt.process.pid if rt is not None and rt.process is not None else None
 
     def live_chromium_pids(self) -> list[int]:
         return [
@@ -212,7 +234,11 @@ class SessionManager:
             await self._attach(rt)
             if rt.close_requested.is_set():
                 return
-            address = rt.process.ws_endpoint
+            address = (
+                self.address_for(sid, rt.process.ws_path)
+                if self.address_for is not None
+                else rt.process.ws_endpoint
+            )
             self.registry.mark_running(sid, address, now=time.monotonic())
             self._wake_reaper.set()
             logger.info("session %s running (Chromium pid %s)", sid, rt.process.pid)
@@ -304,6 +330,8 @@ class SessionManager:
             rt.finish_task = asyncio.create_task(
                 self._finish(rt, status, reason), name=f"finish-{rt.record.browser_session_id}"
             )
+            if self.on_ended is not None:
+                self.on_ended(rt.record.browser_session_id)
         return rt.finish_task
 
     async def _finish(self, rt: _Runtime, status: str, reason: str | None) -> None:

@@ -161,6 +161,23 @@ class SessionRecord:
             return None
         return self.ready_monotonic + self.timeout * minute_seconds
 
+    def remaining_seconds(self, now: float, minute_seconds: float) -> float | None:
+        """``remaining_lifetime_seconds`` at ``now`` (``time.monotonic()``), in real seconds.
+
+        ``None`` before the session runs (its lifetime starts then), 0 once it has ended.
+
+        >>> rec = SessionRecord("pbs_1", "o", 10, utcnow(), utcnow(), None, ready_monotonic=5.0)
+        >>> rec.status = RUNNING
+        >>> rec.remaining_seconds(now=6.0, minute_seconds=0.5)  # 10 minutes of 0.5 s, 1 s in
+        4.0
+        """
+        if self.is_final:
+            return 0.0
+        deadline = self.deadline(minute_seconds)
+        if deadline is None:
+            return None
+        return round(max(0.0, deadline - now), 3)
+
     def redacted_address(self) -> str | None:
         return redact_address(self.browser_address) if self.browser_address else None
 

@@ -1,0 +1,244 @@
+"""One attach on the asyncio side: wait until the session is ready, dial it while the driver
+starts, and hand the caller a Browser whose ``close()`` runs the whole teardown (disconnect,
+close a launched session, close an owned client, release the driver), once, shielded.
+
+>>> browser = await attach(session_id, client, ..., deadline, on_status)  # doctest: +SKIP
+>>> session_of(browser).browser_session_id  # doctest: +SKIP
+'pbs_123'
+
+Used by :mod:`skyvern_cdp.async_api`; every decision it makes comes from
+:mod:`skyvern_cdp.policy` and :mod:`skyvern_cdp._attachment`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from playwright.async_api import Browser, Playwright
+from playwright.async_api import Error as PlaywrightError
+
+from skyvern_cdp import _attachment as shared
+from skyvern_cdp._async_driver import Lease, shielded
+from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus
+from skyvern_cdp.errors import InvalidArgumentTypeError
+from skyvern_cdp.models import BrowserSessionResponse
+from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
+
+__all__ = ["abandon", "attach", "client_for", "create", "release", "session_of"]
+
+logger = logging.getLogger("skyvern_cdp.async_api")
+
+
+class _Attachment:
+    """Everything a Browser of ours holds, and its teardown (idempotent, shielded)."""
+
+    def __init__(
+        self,
+        session: BrowserSessionResponse,
+        client: AsyncSkyvernClient,
+        owns_client: bool,
+        owns_session: bool,
+        lease: Lease,
+        close_timeout: float,
+    ) -> None:
+        self.session = session
+        self.client = client
+        self.owns_client = owns_client
+        self.owns_session = owns_session
+        self.lease = lease
+        self.close_timeout = close_timeout
+        self._closing: asyncio.Future[None] | None = None
+
+    async def close(self, browser: Browser | None, disconnect: Any = None) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._teardown(browser, disconnect))
+        await shielded(self._closing)
+
+    async def _teardown(self, browser: Browser | None, disconnect: Any) -> None:
+        sid = self.session.browser_session_id
+        try:
+            if disconnect is not None:
+                try:
+                    await asyncio.wait_for(disconnect(), self.close_timeout)
+                except (PlaywrightError, asyncio.TimeoutError) as exc:
+                    logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
+            if self.owns_session:
+                try:
+                    await self.client.close_browser_session(sid, timeout=self.close_timeout)
+                    logger.info("closed session %s", sid)
+                except Exception as exc:
+                    logger.warning("could not close session %s: %s", sid, exc)
+        finally:
+            try:
+                if self.owns_client:
+                    await self.client.aclose()
+            finally:
+                await self.lease.release()
+
+
+_attachments: weakref.WeakKeyDictionary[Browser, _Attachment] = weakref.WeakKeyDictionary()
+
+
+def session_of(browser: Browser) -> BrowserSessionResponse:
+    """The session a Browser from :func:`connect` / :func:`launch` is attached to (as last seen)."""
+    attachment = _attachments.get(browser)
+    if attachment is None:
+        raise InvalidArgumentTypeError("this Browser was not attached by skyvern_cdp")
+    return attachment.session
+
+
+def _adopt(browser: Browser, attachment: _Attachment) -> Browser:
+    """Make ``browser.close()`` also run the attachment's teardown; register it."""
+    disconnect = browser.close
+
+    async def close(reason: str | None = None) -> None:
+        await attachment.close(browser, lambda: disconnect(reason=reason))
+
+    close.__doc__ = disconnect.__doc__
+    browser.close = close  # type: ignore[method-assign]
+    _attachments[browser] = attachment
+    return browser
+
+
+async def _dial(
+    playwright: Playwright,
+    session: BrowserSessionResponse,
+    client: AsyncSkyvernClient,
+    options: shared.AttachOptions,
+    deadline: Deadline,
+) -> Browser:
+    """``connect_over_cdp`` with retries; each attempt bounded outside Playwright too."""
+    dialer = shared.Dialer(session, client.settings, options, deadline)
+    while True:
+        endpoint, kwargs = dialer.next_attempt()
+        try:
+            return await asyncio.wait_for(
+                playwright.chromium.connect_over_cdp(endpoint, **kwargs),
+                dialer.budget + MIN_REQUEST_TIMEOUT,
+            )
+        except asyncio.TimeoutError:
+            pause = dialer.failed(None)
+        except PlaywrightError as exc:
+            pause = dialer.failed(exc)
+        if pause > 0:
+            await asyncio.sleep(pause)
+
+
+async def _wait_ready(
+    client: AsyncSkyvernClient, session_id: str, deadline: Deadline, on_status: OnStatus | None
+) -> BrowserSessionResponse:
+    waiter = Waiter(session_id, deadline, on_status)
+    try:
+        return await asyncio.wait_for(
+            client._wait(waiter), deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25
+        )
+    except asyncio.TimeoutError:
+        # the last poll hung past the deadline: Playwright is not involved yet, but bound it
+        raise waiter.timed_out() from None
+
+
+async def attach(
+    session_id: str,
+    client: AsyncSkyvernClient,
+    owns_client: bool,
+    owns_session: bool,
+    lease: Lease,
+    options: shared.AttachOptions,
+    deadline: Deadline,
+    on_status: OnStatus | None,
+) -> Browser:
+    """Wait, then dial; the lease's driver has been starting meanwhile. Hands every resource to
+    the Browser on success, and releases it on failure (the caller closes what it created)."""
+    session = await _wait_ready(client, session_id, deadline, on_status)
+    try:
+        playwright = await lease.get(deadline.remaining())
+    except asyncio.TimeoutError:
+        raise shared.connect_timed_out(
+            session, deadline, 0, "", "starting the Playwright driver"
+        ) from None
+    browser = await _dial(playwright, session, client, options, deadline)
+    attachment = _Attachment(
+        session, client, owns_client, owns_session, lease, options.close_timeout
+    )
+    return _adopt(browser, attachment)
+
+
+def client_for(
+    client: AsyncSkyvernClient | None,
+    api_key: str | None,
+    base_url: str | None,
+    trusted_hosts: Iterable[str] | None,
+    allow_insecure_http: bool,
+) -> tuple[AsyncSkyvernClient, bool]:
+    if client is not None:
+        if not isinstance(client, AsyncSkyvernClient):
+            raise InvalidArgumentTypeError("client must be an AsyncSkyvernClient")
+        return client, False
+    made = AsyncSkyvernClient(
+        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
+    )
+    return made, True
+
+
+async def release(client: AsyncSkyvernClient, owns_client: bool, lease: Lease) -> None:
+    try:
+        if owns_client:
+            await client.aclose()
+    finally:
+        await lease.release()
+
+
+async def create(
+    client: AsyncSkyvernClient,
+    deadline: Deadline,
+    minutes: int | None,
+    fields: CreateSessionFields,
+    options: shared.AttachOptions,
+) -> BrowserSessionResponse:
+    """Create a session; if cancelled meanwhile, still learn its id and close it."""
+    task = asyncio.ensure_future(
+        client.create_browser_session(
+            timeout=max(deadline.remaining(), MIN_REQUEST_TIMEOUT),
+            session_timeout_minutes=minutes,
+            **fields,
+        )
+    )
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            made = await asyncio.wait_for(task, options.close_timeout)
+        except BaseException:
+            raise asyncio.CancelledError from None
+        with contextlib.suppress(Exception):
+            await client.close_browser_session(
+                made.browser_session_id, timeout=options.close_timeout
+            )
+            logger.info("closed session %s after a cancelled launch", made.browser_session_id)
+        raise
+
+
+async def abandon(
+    client: AsyncSkyvernClient,
+    owns_client: bool,
+    lease: Lease,
+    session: BrowserSessionResponse | None,
+    close_timeout: float,
+) -> None:
+    """A launch failed or was cancelled: close what it created, release what it held."""
+    try:
+        if session is not None:
+            try:
+                await client.close_browser_session(
+                    session.browser_session_id, timeout=close_timeout
+                )
+                logger.info("closed session %s after a failed launch", session.browser_session_id)
+            except Exception as exc:
+                logger.warning("could not close session %s: %s", session.browser_session_id, exc)
+    finally:
+        await release(client, owns_client, lease)

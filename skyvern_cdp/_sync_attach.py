@@ -1,0 +1,201 @@
+"""One attach on the sync side: poll in a helper thread while this thread starts the driver,
+dial, and hand the caller a Browser whose ``close()`` runs the whole teardown once.
+
+>>> browser = attach(session_id, client, ..., deadline, on_status)  # doctest: +SKIP
+>>> session_of(browser).browser_session_id  # doctest: +SKIP
+'pbs_123'
+
+Used by :mod:`skyvern_cdp.sync_api`; the decisions come from :mod:`skyvern_cdp.policy` and
+:mod:`skyvern_cdp._attachment`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from skyvern_cdp import _attachment as shared
+from skyvern_cdp._sync_driver import Lease
+from skyvern_cdp.client import OnStatus, SkyvernClient
+from skyvern_cdp.errors import InvalidArgumentTypeError
+from skyvern_cdp.models import BrowserSessionResponse
+from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
+
+__all__ = ["attach", "client_for", "release", "session_of"]
+
+logger = logging.getLogger("skyvern_cdp.sync_api")
+
+
+class _Attachment:
+    def __init__(
+        self,
+        session: BrowserSessionResponse,
+        client: SkyvernClient,
+        owns_client: bool,
+        owns_session: bool,
+        lease: Lease,
+        close_timeout: float,
+    ) -> None:
+        self.session = session
+        self.client = client
+        self.owns_client = owns_client
+        self.owns_session = owns_session
+        self.lease = lease
+        self.close_timeout = close_timeout
+        self.closed = False
+
+    def close(self, disconnect: Any) -> None:
+        """Disconnect, close a launched session, release the driver. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        sid = self.session.browser_session_id
+        try:
+            try:
+                disconnect()
+            except PlaywrightError as exc:
+                logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
+            if self.owns_session:
+                try:
+                    self.client.close_browser_session(sid, timeout=self.close_timeout)
+                    logger.info("closed session %s", sid)
+                except Exception as exc:
+                    logger.warning("could not close session %s: %s", sid, exc)
+        finally:
+            try:
+                if self.owns_client:
+                    self.client.close()
+            finally:
+                self.lease.release()
+
+
+_attachments: weakref.WeakKeyDictionary[Browser, _Attachment] = weakref.WeakKeyDictionary()
+
+
+def session_of(browser: Browser) -> BrowserSessionResponse:
+    """The session a Browser from :func:`connect` / :func:`launch` is attached to (as last seen)."""
+    attachment = _attachments.get(browser)
+    if attachment is None:
+        raise InvalidArgumentTypeError("this Browser was not attached by skyvern_cdp")
+    return attachment.session
+
+
+def _adopt(browser: Browser, attachment: _Attachment) -> Browser:
+    disconnect = browser.close
+
+    def close(reason: str | None = None) -> None:
+        attachment.close(lambda: disconnect(reason=reason))
+
+    close.__doc__ = disconnect.__doc__
+    browser.close = close  # type: ignore[method-assign]
+    _attachments[browser] = attachment
+    return browser
+
+
+def _dial(
+    playwright: Playwright,
+    session: BrowserSessionResponse,
+    client: SkyvernClient,
+    options: shared.AttachOptions,
+    deadline: Deadline,
+) -> Browser:
+    """``connect_over_cdp`` with retries. Sync Playwright must run in this thread, so each
+    attempt is bounded by Playwright's own ``timeout`` (set from the deadline)."""
+    dialer = shared.Dialer(session, client.settings, options, deadline)
+    while True:
+        endpoint, kwargs = dialer.next_attempt()
+        try:
+            return playwright.chromium.connect_over_cdp(endpoint, **kwargs)
+        except PlaywrightError as exc:
+            pause = dialer.failed(exc)
+        if pause > 0:
+            threading.Event().wait(pause)
+
+
+class _Poll:
+    """Polls in a helper thread while this thread starts the Playwright driver."""
+
+    def __init__(
+        self,
+        client: SkyvernClient,
+        session_id: str,
+        deadline: Deadline,
+        on_status: OnStatus | None,
+    ) -> None:
+        self._waiter = Waiter(session_id, deadline, on_status)
+        self._client = client
+        self._result: BrowserSessionResponse | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="skyvern-cdp-poll", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._client._wait(self._waiter)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> BrowserSessionResponse:
+        self._thread.join(self._waiter.deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25)
+        if self._thread.is_alive():
+            raise self._waiter.timed_out()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._result is not None
+        return self._result
+
+
+def attach(
+    session_id: str,
+    client: SkyvernClient,
+    owns_client: bool,
+    owns_session: bool,
+    lease: Lease,
+    options: shared.AttachOptions,
+    deadline: Deadline,
+    on_status: OnStatus | None,
+) -> Browser:
+    if lease.needs_start:
+        poll = _Poll(client, session_id, deadline, on_status)
+        playwright = lease.get()  # starts the driver while the helper thread polls
+        session = poll.result()
+    else:
+        session = client._wait(Waiter(session_id, deadline, on_status))
+        playwright = lease.get()
+    browser = _dial(playwright, session, client, options, deadline)
+    attachment = _Attachment(
+        session, client, owns_client, owns_session, lease, options.close_timeout
+    )
+    return _adopt(browser, attachment)
+
+
+def client_for(
+    client: SkyvernClient | None,
+    api_key: str | None,
+    base_url: str | None,
+    trusted_hosts: Iterable[str] | None,
+    allow_insecure_http: bool,
+) -> tuple[SkyvernClient, bool]:
+    if client is not None:
+        if not isinstance(client, SkyvernClient):
+            raise InvalidArgumentTypeError("client must be a SkyvernClient")
+        return client, False
+    made = SkyvernClient(
+        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
+    )
+    return made, True
+
+
+def release(client: SkyvernClient, owns_client: bool, lease: Lease) -> None:
+    try:
+        if owns_client:
+            client.close()
+    finally:
+        lease.release()
