@@ -12,7 +12,8 @@ as its end nears), extends it (``POST …/extend``) once less than the margin is
 when the Browser disconnects, the session ends, or the 360-minute cap is reached (with one
 warning). Failures are logged and retried, never raised into your code. Every decision comes
 from :class:`skyvern_cdp.lifetime.Lifetime`; this module only does the I/O, with its own
-:class:`~skyvern_cdp.client.AsyncSkyvernClient` (closed when the keeper stops).
+:class:`~skyvern_cdp.client.AsyncSkyvernClient` (closed when the keeper stops). What it
+shares with the thread keeper (clocks, handing answers over, the log lines) is :class:`Keeper`.
 
 ``first=`` is the session as the attach saw it: the first decision needs no request.
 With ``extend=False`` it never extends: ``on_notice(seconds_left)`` is called once when the
@@ -31,23 +32,22 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from skyvern_cdp.config import Settings
-from skyvern_cdp.errors import SessionNotFoundError
 from skyvern_cdp.lifetime import (
     Capped,
     Extend,
     KeepAlive,
     Lifetime,
+    Look,
     Notify,
     Sleep,
-    Step,
     Stop,
-    remaining_lifetime,
+    describe,
 )
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
 
-__all__ = ["REQUEST_TIMEOUT", "AsyncKeeper", "keeper_of"]
+__all__ = ["REQUEST_TIMEOUT", "AsyncKeeper", "Keeper", "describe", "keeper_of"]
 
 logger = logging.getLogger("skyvern_cdp.keeper")
 
@@ -66,20 +66,17 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def describe(step: Step, session_id: str) -> str:
-    """One log line for a step that ends the keeper (shared with the thread keeper)."""
-    if isinstance(step, Capped):
-        return (
-            f"session {session_id} reached the 360-minute cap: it cannot be extended any more"
-            f" and ends in {step.remaining:.0f} s"
-        )
-    if isinstance(step, Stop):
-        return f"keep-alive for {session_id} stops: {step.reason}"
-    return f"keep-alive for {session_id}: {step}"
+class Keeper:
+    """What both keepers do around their :class:`Lifetime` besides the I/O itself.
 
+    Reading the clocks, handing answers to the lifetime and logging what came of them; the
+    subclasses (:class:`AsyncKeeper`, :class:`~skyvern_cdp.keeper_thread.ThreadKeeper`) send
+    the requests and wait, each in its own way. ``on_notice`` is for :class:`AsyncKeeper`
+    (the thread keeper always extends: it has nothing to tell).
+    """
 
-class AsyncKeeper:
-    """One session's keep-alive task on the running event loop. See the module docstring."""
+    #: Where the subclass logs.
+    log: logging.Logger = logger
 
     def __init__(
         self,
@@ -100,9 +97,74 @@ class AsyncKeeper:
         self._first = first
         self._clock = clock
         self._wall = wall_clock
-        self._task: asyncio.Task[None] | None = None
         #: Why it stopped (``None`` while it runs).
         self.stopped_because: str | None = None
+
+    @property
+    def extensions(self) -> int:
+        """How many extensions the server granted so far."""
+        return self.lifetime.extensions
+
+    def _client(self, cls: Callable[..., Any]) -> Any:
+        """A new ``cls`` (the sync or the async client) for these settings."""
+        s = self._settings
+        return cls(
+            s.api_key,
+            s.base_url,
+            trusted_hosts=s.trusted_hosts,
+            allow_insecure_http=s.allow_insecure_http,
+        )
+
+    def _first_look(self) -> None:
+        """The session as the attach saw it (``first=``): the first decision needs no request."""
+        first, self._first = self._first, None
+        if first is not None:
+            self.lifetime.answered(Look(), first, now=self._wall(), at=self._clock())
+
+    def _request(self, client: Any, action: Look | Extend) -> Any:
+        """The client call for ``action`` (a coroutine for the async client)."""
+        if isinstance(action, Extend):
+            return client.extend_browser_session(
+                self.session_id, action.minutes, timeout=REQUEST_TIMEOUT
+            )
+        return client.get_browser_session(self.session_id, timeout=REQUEST_TIMEOUT)
+
+    def _answered(
+        self,
+        action: Look | Extend,
+        answer: BrowserSessionResponse | Exception,
+        *,
+        asked_at: float,
+    ) -> None:
+        """Hand what the request for ``action`` answered to the lifetime, and log it."""
+        now, at = self._wall(), self._clock()
+        step = self.lifetime.answered(action, answer, now=now, at=at, asked_at=asked_at)
+        if isinstance(step, Sleep) and isinstance(answer, Exception):
+            self.log.warning(
+                "keep-alive: %s %s failed (%s); retrying in %.1f s",
+                "extending" if isinstance(action, Extend) else "looking at",
+                self.session_id, answer, step.seconds,
+            )
+        elif isinstance(action, Extend) and not isinstance(answer, Exception):
+            self.log.info(
+                "extended session %s by %d min (lifetime now %s min)",
+                self.session_id, action.minutes, answer.timeout,
+            )
+            warning = (answer.model_extra or {}).get("warning")
+            if warning:
+                self.log.debug("the server said: %s", warning)
+
+    def _end(self, step: Capped | Stop) -> None:
+        """Log why the keeping ends: the cap is one warning, any other end one info line."""
+        self.stopped_because = describe(step, self.session_id)
+        log = self.log.warning if isinstance(step, Capped) else self.log.info
+        log("%s", self.stopped_because)
+
+
+class AsyncKeeper(Keeper):
+    """One session's keep-alive task on the running event loop. See the module docstring."""
+
+    _task: asyncio.Task[None] | None = None
 
     @classmethod
     def for_browser(
@@ -114,11 +176,6 @@ class AsyncKeeper:
         browser.once("disconnected", lambda _: keeper.cancel("the Browser disconnected"))
         _keepers[browser] = keeper
         return keeper
-
-    @property
-    def extensions(self) -> int:
-        """How many extensions the server granted so far."""
-        return self.lifetime.extensions
 
     @property
     def running(self) -> bool:
@@ -148,81 +205,36 @@ class AsyncKeeper:
     async def _run(self) -> None:
         from skyvern_cdp.client import AsyncSkyvernClient
 
-        s = self._settings
-        client = AsyncSkyvernClient(
-            s.api_key,
-            s.base_url,
-            trusted_hosts=s.trusted_hosts,
-            allow_insecure_http=s.allow_insecure_http,
-        )
+        client = self._client(AsyncSkyvernClient)
         try:
+            self._first_look()
             while True:
-                step = self._first_look() or await self._look(client)
-                while isinstance(step, Extend):
-                    step = await self._extend(client, step.minutes)
-                if isinstance(step, Notify):
-                    if self._on_notice is not None:
-                        try:
-                            self._on_notice(step.remaining)
-                        except Exception:
-                            logger.exception("the keep-alive notice failed")
-                    step = step.then
-                if isinstance(step, (Capped, Stop)):
-                    self.stopped_because = describe(step, self.session_id)
-                    log = logger.warning if isinstance(step, Capped) else logger.info
-                    log("%s", self.stopped_because)
+                action = self.lifetime.next_action()
+                if isinstance(action, (Look, Extend)):
+                    await self._ask(client, action)
+                elif isinstance(action, Notify):
+                    self._notice(action.remaining)
+                elif isinstance(action, Sleep):
+                    await asyncio.sleep(action.seconds)
+                else:
+                    self._end(action)
                     return
-                assert isinstance(step, Sleep)
-                await asyncio.sleep(step.seconds)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(client.aclose())
 
-    def _first_look(self) -> Step | None:
-        """The session as the attach just saw it (``first=``): no request needed for it."""
-        first, self._first = self._first, None
-        if first is None:
-            return None
-        remaining = remaining_lifetime(first, now=self._wall())
-        return self.lifetime.observe(first, remaining=remaining, at=self._clock())
-
-    async def _look(self, client: Any) -> Step:
-        at = self._clock()
+    async def _ask(self, client: Any, action: Look | Extend) -> None:
+        asked_at = self._clock()
+        answer: BrowserSessionResponse | Exception
         try:
-            session = await client.get_browser_session(self.session_id, timeout=REQUEST_TIMEOUT)
-        except SessionNotFoundError:
-            return Stop("the session is not found")
+            answer = await self._request(client, action)
         except Exception as exc:
-            step = self.lifetime.failed(at=self._clock())
-            logger.warning(
-                "keep-alive: looking at %s failed (%s); retrying in %.1f s",
-                self.session_id, exc, step.seconds,
-            )
-            return step
-        remaining = remaining_lifetime(session, now=self._wall())
-        return self.lifetime.observe(session, remaining=remaining, at=at)
+            answer = exc
+        self._answered(action, answer, asked_at=asked_at)
 
-    async def _extend(self, client: Any, minutes: int) -> Step:
-        at = self._clock()
-        try:
-            session = await client.extend_browser_session(
-                self.session_id, minutes, timeout=REQUEST_TIMEOUT
-            )
-        except SessionNotFoundError:
-            return Stop("the session is not found")
-        except Exception as exc:
-            step = self.lifetime.failed(at=self._clock())
-            logger.warning(
-                "keep-alive: extending %s failed (%s); retrying in %.1f s",
-                self.session_id, exc, step.seconds,
-            )
-            return step
-        remaining = remaining_lifetime(session, now=self._wall())
-        logger.info(
-            "extended session %s by %d min (lifetime now %s min)",
-            self.session_id, minutes, session.timeout,
-        )
-        warning = (session.model_extra or {}).get("warning")
-        if warning:
-            logger.debug("the server said: %s", warning)
-        return self.lifetime.extended(session, remaining=remaining, at=at)
+    def _notice(self, remaining: float) -> None:
+        if self._on_notice is not None:
+            try:
+                self._on_notice(remaining)
+            except Exception:
+                logger.exception("the keep-alive notice failed")

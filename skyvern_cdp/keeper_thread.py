@@ -19,23 +19,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from skyvern_cdp.config import Settings
-from skyvern_cdp.errors import SessionNotFoundError
-from skyvern_cdp.keeper import REQUEST_TIMEOUT, describe
-from skyvern_cdp.lifetime import (
-    Capped,
-    Extend,
-    KeepAlive,
-    Lifetime,
-    Notify,
-    Sleep,
-    Step,
-    Stop,
-    remaining_lifetime,
-)
+from skyvern_cdp.keeper import REQUEST_TIMEOUT as REQUEST_TIMEOUT
+from skyvern_cdp.keeper import Keeper, _utcnow
+from skyvern_cdp.keeper import describe as describe
+from skyvern_cdp.lifetime import Extend, KeepAlive, Look, Notify, Sleep
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
@@ -55,12 +46,10 @@ def thread_keeper_of(browser: Any) -> ThreadKeeper | None:
     return _keepers.get(browser)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class ThreadKeeper:
+class ThreadKeeper(Keeper):
     """One session's keep-alive thread. See the module docstring."""
+
+    log = logger
 
     def __init__(
         self,
@@ -72,16 +61,11 @@ class ThreadKeeper:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self.session_id = session_id
-        self.lifetime = Lifetime(policy)
-        self._first = first
-        self._settings = settings
-        self._clock = clock
-        self._wall = wall_clock
+        super().__init__(
+            settings, session_id, policy, first=first, clock=clock, wall_clock=wall_clock
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Why it stopped (``None`` while it runs).
-        self.stopped_because: str | None = None
 
     @classmethod
     def for_browser(
@@ -112,11 +96,6 @@ class ThreadKeeper:
         return keeper
 
     @property
-    def extensions(self) -> int:
-        """How many extensions the server granted so far."""
-        return self.lifetime.extensions
-
-    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -143,74 +122,33 @@ class ThreadKeeper:
     def _run(self) -> None:
         from skyvern_cdp.client import SkyvernClient
 
-        s = self._settings
         try:
-            with SkyvernClient(
-                s.api_key,
-                s.base_url,
-                trusted_hosts=s.trusted_hosts,
-                allow_insecure_http=s.allow_insecure_http,
-            ) as client:
+            with self._client(SkyvernClient) as client:
                 self._loop(client)
         except Exception:  # never let the thread die with a traceback on stderr
             logger.exception("the keep-alive thread of %s failed", self.session_id)
 
     def _loop(self, client: Any) -> None:
-        while not self._stop.is_set():
-            first, self._first = self._first, None
-            if first is not None:  # the session as the attach saw it: no request needed
-                remaining = remaining_lifetime(first, now=self._wall())
-                step = self.lifetime.observe(first, remaining=remaining, at=self._clock())
-            else:
-                step = self._look(client)
-            while isinstance(step, Extend) and not self._stop.is_set():
-                step = self._extend(client, step.minutes)
-            if isinstance(step, Notify):
-                step = step.then
-            if isinstance(step, (Capped, Stop)):
-                self.stopped_because = describe(step, self.session_id)
-                log = logger.warning if isinstance(step, Capped) else logger.info
-                log("%s", self.stopped_because)
+        if self._stop.is_set():
+            return
+        self._first_look()
+        while True:
+            action = self.lifetime.next_action()
+            if isinstance(action, (Look, Extend)):
+                if self._stop.is_set():
+                    return
+                self._ask(client, action)
+            elif isinstance(action, Sleep):
+                self._stop.wait(action.seconds)
+            elif not isinstance(action, Notify):  # a thread has no one to notify
+                self._end(action)
                 return
-            if isinstance(step, Sleep):
-                self._stop.wait(step.seconds)
 
-    def _look(self, client: Any) -> Step:
-        at = self._clock()
+    def _ask(self, client: Any, action: Look | Extend) -> None:
+        asked_at = self._clock()
+        answer: BrowserSessionResponse | Exception
         try:
-            session = client.get_browser_session(self.session_id, timeout=REQUEST_TIMEOUT)
-        except SessionNotFoundError:
-            return Stop("the session is not found")
+            answer = self._request(client, action)
         except Exception as exc:
-            step = self.lifetime.failed(at=self._clock())
-            logger.warning(
-                "keep-alive: looking at %s failed (%s); retrying in %.1f s",
-                self.session_id, exc, step.seconds,
-            )
-            return step
-        return self.lifetime.observe(
-            session, remaining=remaining_lifetime(session, now=self._wall()), at=at
-        )
-
-    def _extend(self, client: Any, minutes: int) -> Step:
-        at = self._clock()
-        try:
-            session = client.extend_browser_session(
-                self.session_id, minutes, timeout=REQUEST_TIMEOUT
-            )
-        except SessionNotFoundError:
-            return Stop("the session is not found")
-        except Exception as exc:
-            step = self.lifetime.failed(at=self._clock())
-            logger.warning(
-                "keep-alive: extending %s failed (%s); retrying in %.1f s",
-                self.session_id, exc, step.seconds,
-            )
-            return step
-        logger.info(
-            "extended session %s by %d min (lifetime now %s min)",
-            self.session_id, minutes, session.timeout,
-        )
-        return self.lifetime.extended(
-            session, remaining=remaining_lifetime(session, now=self._wall()), at=at
-        )
+            answer = exc
+        self._answered(action, answer, asked_at=asked_at)

@@ -14,8 +14,21 @@
 Extend(minutes=10)
 
 The keepers (:mod:`skyvern_cdp.keeper`: asyncio; :mod:`skyvern_cdp.keeper_thread`: a
-background thread) only do I/O around a :class:`Lifetime`: they GET the session, hand the
-answer to :meth:`Lifetime.observe`, and do what it says (extend, notify, sleep, stop).
+background thread) only do I/O around a :class:`Lifetime`: they ask it what to do next
+(:meth:`Lifetime.next_action`: look, extend, notify, sleep, or end), do it, and hand what a
+request answered (the session, or the exception it raised) back to :meth:`Lifetime.answered`:
+
+>>> from skyvern_cdp.errors import SessionNotFoundError
+>>> life = Lifetime(KeepAlive())
+>>> life.next_action()
+Look()
+>>> from skyvern_cdp.lifetime import Look
+>>> life.answered(Look(), TimeoutError("slow"), now=datetime.now(timezone.utc), at=10.0)
+Sleep(seconds=15.0)
+>>> life.next_action(), life.next_action()
+(Sleep(seconds=15.0), Look())
+>>> life.answered(Look(), SessionNotFoundError("gone"), now=datetime.now(timezone.utc), at=30)
+Stop(reason='the session is not found')
 
 - How long does the session have left? :func:`remaining_lifetime` — the server's
   ``remaining_lifetime_seconds`` when it sends one (the self-hosted server does), else
@@ -32,7 +45,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
+from skyvern_cdp.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    SessionNotFoundError,
+)
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
@@ -40,14 +57,17 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_LIFETIME_MINUTES",
     "NOTICE_MARGIN",
+    "Action",
     "Capped",
     "Extend",
     "KeepAlive",
     "Lifetime",
+    "Look",
     "Notify",
     "Sleep",
     "Step",
     "Stop",
+    "describe",
     "extension_minutes",
     "keep_alive_policy",
     "next_check_delay",
@@ -231,6 +251,15 @@ class Stop:
 Step = Sleep | Extend | Notify | Capped | Stop
 
 
+@dataclass(frozen=True)
+class Look:
+    """Look at the session now (a GET); its answer goes to :meth:`Lifetime.answered`."""
+
+
+#: What a keeper does next (:meth:`Lifetime.next_action`).
+Action = Look | Step
+
+
 @dataclass
 class Lifetime:
     """One session's keep-alive state; the keepers feed it answers and do what it returns.
@@ -240,6 +269,12 @@ class Lifetime:
 
     Times (``at``) are monotonic seconds: the end is remembered as ``at + remaining``, so a
     later step needs no new answer to know how long is left.
+
+    A keeper's loop: ``action = next_action()``, then do it — :class:`Look`: GET the session,
+    :class:`Extend`: ask for the minutes, and hand the answer to :meth:`answered`;
+    :class:`Notify`: tell the user; :class:`Sleep`: wait; :class:`Capped` or :class:`Stop`:
+    log :func:`describe` and end. The session an attach has just fetched is handed to
+    :meth:`answered` (as a :class:`Look`'s answer) before the loop: it needs no request.
     """
 
     policy: KeepAlive
@@ -250,6 +285,8 @@ class Lifetime:
     notified: bool = False
     capped: bool = False
     last_timeout: int | None = field(default=None)
+    #: What :meth:`next_action` returns: the last step decided, or a look.
+    pending: Action = field(default=Look())
 
     def remaining_at(self, at: float) -> float | None:
         return None if self.ends_at is None else max(0.0, self.ends_at - at)
@@ -296,3 +333,68 @@ class Lifetime:
         """A look or an extension failed: when to retry."""
         self.failures += 1
         return Sleep(retry_delay(self.failures, self.remaining_at(at), self.policy))
+
+    def next_action(self) -> Action:
+        """What the keeper does now (see the class docstring); always the same until told more.
+
+        After a :class:`Notify` comes its :class:`Sleep`, after a :class:`Sleep` a
+        :class:`Look`; a :class:`Look` or an :class:`Extend` stays until its answer is handed
+        to :meth:`answered`; :class:`Capped` and :class:`Stop` stay.
+        """
+        action = self.pending
+        if isinstance(action, Notify):
+            self.pending = action.then
+        elif isinstance(action, Sleep):
+            self.pending = Look()
+        return action
+
+    def answered(
+        self,
+        action: Look | Extend,
+        answer: BrowserSessionResponse | Exception,
+        *,
+        now: datetime,
+        at: float,
+        asked_at: float | None = None,
+    ) -> Step:
+        """What to do after the request for ``action`` answered ``answer``: the session, or
+        the exception it raised (:meth:`next_action` returns it from now on).
+
+        ``now`` (wall clock, UTC) and ``at`` (monotonic) are when the answer came;
+        ``asked_at`` (monotonic, default ``at``) is when the request was sent: the end is
+        counted from then, the safe side. :class:`~skyvern_cdp.errors.SessionNotFoundError`
+        stops; any other exception is retried (:meth:`failed`); a session goes to
+        :meth:`observe` after a :class:`Look`, to :meth:`extended` after an :class:`Extend`.
+        """
+        step: Step
+        if isinstance(answer, SessionNotFoundError):
+            step = Stop("the session is not found")
+        elif isinstance(answer, Exception):
+            step = self.failed(at=at)
+        else:
+            remaining = remaining_lifetime(answer, now=now)
+            sent = at if asked_at is None else asked_at
+            if isinstance(action, Extend):
+                step = self.extended(answer, remaining=remaining, at=sent)
+            else:
+                step = self.observe(answer, remaining=remaining, at=sent)
+        self.pending = step
+        return step
+
+
+def describe(step: Step, session_id: str) -> str:
+    """One log line for a step that ends a keeper.
+
+    >>> describe(Capped(200.0), "pbs_1")
+    'session pbs_1 reached the 360-minute cap: it cannot be extended any more and ends in 200 s'
+    >>> describe(Stop("the session is not found"), "pbs_1")
+    'keep-alive for pbs_1 stops: the session is not found'
+    """
+    if isinstance(step, Capped):
+        return (
+            f"session {session_id} reached the 360-minute cap: it cannot be extended any more"
+            f" and ends in {step.remaining:.0f} s"
+        )
+    if isinstance(step, Stop):
+        return f"keep-alive for {session_id} stops: {step.reason}"
+    return f"keep-alive for {session_id}: {step}"

@@ -46,13 +46,23 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["closed-port", "unresolvable-name"])
-def dead_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SKYVERN_BASE_URL", "SKYVERN_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=["closed-port", "unresolvable-name"])
+def dead_url(request: pytest.FixtureRequest, clean_env: None) -> str:
     if request.param == "closed-port":
         return f"http://127.0.0.1:{closed_port()}"
     return "https://skyvern-cdp-test.invalid"  # reserved: never resolves (RFC 2606)
+
+
+@pytest.fixture
+def closed_url(clean_env: None) -> str:
+    """For the slower whole-process checks: the in-process test covers both kinds."""
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 def _sync_calls(url: str) -> dict[str, Callable[[], object]]:
@@ -147,8 +157,9 @@ def test_every_entry_point_gives_up_on_a_dead_address_within_the_grace(
     assert notebook.live_sessions() == []
 
 
-def test_the_cli_fails_fast_as_a_real_process(dead_url: str) -> None:
+def test_the_cli_fails_fast_as_a_real_process(closed_url: str) -> None:
     """The installed command, as a new user with a mistyped port meets it: one line, exit 1."""
+    dead_url = closed_url
     script = Path(sys.executable).with_name("skyvern-cdp")
     started = time.monotonic()
     done = subprocess.run(
@@ -166,7 +177,9 @@ def test_the_cli_fails_fast_as_a_real_process(dead_url: str) -> None:
     assert took <= BOUND + 2.0  # the interpreter's start-up on top of the grace
 
 
-def test_the_pytest_plugin_fails_fast(dead_url: str, pytester: pytest.Pytester) -> None:
+def test_the_pytest_plugin_fails_fast(closed_url: str, pytester: pytest.Pytester) -> None:
+    dead_url = closed_url
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile("def test_needs_it(skyvern_page):\n    raise AssertionError('ran')\n")
     started = time.monotonic()
     result = pytester.runpytest_inprocess(
@@ -221,7 +234,7 @@ def test_a_server_that_starts_two_seconds_after_the_call_is_waited_for(flavour: 
     assert 2.0 <= took < UNREACHED_GRACE, took
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("flavour", ["async"])  # the rule is the clients' shared base
 def test_an_eight_second_outage_after_the_server_answered_is_waited_out(flavour: str) -> None:
     port = closed_port()
     first = ScriptedAPI(port=port)

@@ -72,6 +72,14 @@ async def command(ws: Any, method: str, params: dict[str, Any] | None = None,
             return answer
 
 
+async def next_answer(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The next message that is not an event (Page.enable keeps events coming)."""
+    while True:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if "method" not in message:
+            return message
+
+
 async def eventually(predicate: Any, timeout: float) -> bool:
     """``wait_for`` for code on this loop: poll without blocking it."""
     loop = asyncio.get_running_loop()
@@ -140,7 +148,7 @@ async def test_json_answers_and_raw_cdp_on_both_endpoints(backend: LocalBackend)
                 assert answer == {"id": 2, "result": {"result": {"type": "number", "value": 42,
                                                                  "description": "42"}}}
                 await ws.send("not json")
-                assert json.loads(await ws.recv())["error"]["code"] == -32700
+                assert (await next_answer(ws))["error"]["code"] == -32700
             assert (await http.get(f"/json/activate/{made['id']}")).text == "Target activated"
             assert (await http.get(f"/json/close/{made['id']}")).text == "Target is closing"
             missing = await http.get("/json/activate/NOPE")

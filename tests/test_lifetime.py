@@ -11,15 +11,18 @@ from typing import Any
 import pytest
 
 from skyvern_cdp import InvalidArgumentError, InvalidArgumentTypeError
+from skyvern_cdp.errors import SessionNotFoundError
 from skyvern_cdp.lifetime import (
     MAX_LIFETIME_MINUTES,
     Capped,
     Extend,
     KeepAlive,
     Lifetime,
+    Look,
     Notify,
     Sleep,
     Stop,
+    describe,
     extension_minutes,
     keep_alive_policy,
     next_check_delay,
@@ -179,6 +182,115 @@ def test_watch_only_notifies_once_then_again_after_more_time() -> None:
     assert isinstance(again, Sleep)  # said once
     life.observe(session(timeout=90), remaining=1500.0, at=700.0)  # someone extended it
     assert isinstance(life.observe(session(timeout=90), remaining=100.0, at=2100.0), Notify)
+
+
+# ---- what a keeper does next, and what an answer leads to -----------------------------------
+
+NOW = T0 + timedelta(minutes=50)  # session() has 600 s left then
+
+
+def test_a_keeper_starts_with_a_look_that_stays_until_answered() -> None:
+    life = Lifetime(KeepAlive(margin=300.0))
+    assert life.next_action() == Look()
+    assert life.next_action() == Look()  # no answer yet: look (again)
+
+
+def test_a_session_answering_a_look_is_observed_from_when_it_was_asked() -> None:
+    life, twin = Lifetime(KeepAlive(margin=300.0)), Lifetime(KeepAlive(margin=300.0))
+    step = life.answered(Look(), session(), now=NOW, at=160.0, asked_at=100.0)
+    assert step == twin.observe(session(), remaining=600.0, at=100.0) == Sleep(150.0)
+    assert life.ends_at == 700.0  # counted from the question: the safe side
+    # then: the sleep, a look, and the look stays until its answer comes
+    assert [life.next_action() for _ in range(3)] == [Sleep(150.0), Look(), Look()]
+
+
+def test_the_session_an_attach_saw_is_a_first_look_without_a_request() -> None:
+    life = Lifetime(KeepAlive(margin=300.0))
+    assert life.answered(Look(), session(), now=NOW, at=42.0) == Sleep(150.0)
+    assert life.ends_at == 642.0  # no asked_at: the answer's time
+    assert life.next_action() == Sleep(150.0)
+
+
+@pytest.mark.parametrize("action", [Look(), Extend(10)])
+def test_session_not_found_stops_for_good(action: Look | Extend) -> None:
+    life = Lifetime(KeepAlive(margin=300.0))
+    life.answered(Look(), session(), now=NOW, at=0.0)
+    step = life.answered(action, SessionNotFoundError("gone"), now=NOW, at=5.0, asked_at=1.0)
+    assert step == Stop("the session is not found")
+    assert (life.failures, life.extensions, life.ends_at) == (0, 0, 600.0)  # nothing else
+    assert [life.next_action() for _ in range(2)] == [step, step]  # it stays the end
+    assert describe(step, "pbs_1") == "keep-alive for pbs_1 stops: the session is not found"
+
+
+@pytest.mark.parametrize("action", [Look(), Extend(10)])
+def test_another_exception_is_retried_counting_from_when_it_failed(
+    action: Look | Extend,
+) -> None:
+    life = Lifetime(KeepAlive(margin=300.0))
+    life.answered(Look(), session(), now=NOW, at=0.0)  # ends at 600
+    step = life.answered(action, TimeoutError("slow"), now=NOW, at=560.0, asked_at=0.0)
+    assert step == Sleep(10.0)  # a quarter of the 40 s left at 560 (from 0 it would be 15)
+    assert (life.failures, life.extensions) == (1, 0)
+    assert [life.next_action() for _ in range(2)] == [Sleep(10.0), Look()]
+    assert life.answered(Look(), OSError("down"), now=NOW, at=570.0) == Sleep(7.5)
+    assert life.failures == 2
+
+
+def test_an_extension_is_asked_for_until_answered_then_counted() -> None:
+    life = Lifetime(KeepAlive(margin=300.0, extend_minutes=10))
+    near = session(remaining_lifetime_seconds=200)
+    assert life.answered(Look(), near, now=NOW, at=0.0) == Extend(10)
+    assert [life.next_action() for _ in range(2)] == [Extend(10), Extend(10)]
+    life.failures = 3
+    granted = session(timeout=70, remaining_lifetime_seconds=800)
+    step = life.answered(Extend(10), granted, now=NOW, at=2.0, asked_at=1.0)
+    assert step == Sleep(250.0)  # half of the 500 s before the margin
+    assert (life.extensions, life.failures, life.ends_at) == (1, 0, 801.0)
+    # a session answering a look is not an extension
+    life.answered(Look(), granted, now=NOW, at=3.0)
+    assert life.extensions == 1
+
+
+def test_an_extension_still_within_the_margin_waits_instead_of_spinning() -> None:
+    life = Lifetime(KeepAlive(margin=300.0, extend_minutes=1))
+    short = session(timeout=61, remaining_lifetime_seconds=160)
+    assert life.answered(Extend(1), short, now=NOW, at=1.0) == Sleep(30.0)
+    assert life.next_action() == Sleep(30.0)
+
+
+def test_the_cap_is_the_end_with_one_description() -> None:
+    life = Lifetime(KeepAlive(margin=300.0, extend_minutes=10))
+    capped = session(timeout=360, remaining_lifetime_seconds=250)
+    step = life.answered(Look(), capped, now=NOW, at=0.0)
+    assert step == Capped(250.0) and life.capped
+    assert [life.next_action() for _ in range(2)] == [step, step]
+    assert describe(step, "pbs_1") == (
+        "session pbs_1 reached the 360-minute cap: it cannot be extended any more"
+        " and ends in 250 s"
+    )
+    # the last extension up to the cap answers with a capped session: the same end, later
+    life = Lifetime(KeepAlive(margin=300.0, extend_minutes=10))
+    assert life.answered(Extend(5), capped, now=NOW, at=0.0) == Capped(250.0)
+    assert life.extensions == 1
+
+
+@pytest.mark.parametrize("action", [Look(), Extend(10)])
+def test_a_final_session_stops(action: Look | Extend) -> None:
+    life = Lifetime(KeepAlive())
+    step = life.answered(action, session(status="completed"), now=NOW, at=0.0)
+    assert step == Stop("the session is completed")
+    assert life.next_action() == step
+    assert describe(step, "pbs_1") == "keep-alive for pbs_1 stops: the session is completed"
+
+
+def test_a_notice_comes_once_then_its_sleep_then_a_look() -> None:
+    life = Lifetime(KeepAlive(margin=300.0), extend=False)
+    near = session(remaining_lifetime_seconds=250)
+    step = life.answered(Look(), near, now=NOW, at=0.0)
+    assert isinstance(step, Notify) and step.remaining == 250.0
+    assert [life.next_action() for _ in range(3)] == [step, step.then, Look()]
+    assert life.answered(Look(), near, now=NOW, at=60.0) == step.then  # said once
+    assert describe(step.then, "pbs_1") == "keep-alive for pbs_1: Sleep(seconds=30.0)"
 
 
 # ---- input ------------------------------------------------------------------------------
