@@ -15,6 +15,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -124,8 +125,11 @@ class HeaderRecorder:
 
 
 @contextlib.contextmanager
-def closing_endpoint(code: int = 4410, reason: str = "session closed") -> Iterator[int]:
-    """A websocket endpoint that accepts and at once closes with ``code``; yields its port."""
+def closing_endpoint(
+    code: int = 4410, reason: str = "session closed", accepted: list[float] | None = None
+) -> Iterator[int]:
+    """A websocket endpoint that accepts and at once closes with ``code``; yields its port.
+    Each connection it accepts appends its time to ``accepted``, when given."""
     from websockets.asyncio.server import serve
 
     started = threading.Event()
@@ -134,6 +138,8 @@ def closing_endpoint(code: int = 4410, reason: str = "session closed") -> Iterat
     loop = asyncio.new_event_loop()
 
     async def handler(ws: Any) -> None:
+        if accepted is not None:
+            accepted.append(time.monotonic())
         await ws.close(code, reason)
 
     async def main() -> None:
