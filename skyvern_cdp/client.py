@@ -61,10 +61,6 @@ __all__ = [
 ]
 
 
-def _is_closed(http: httpx.Client | httpx.AsyncClient) -> bool:
-    return http.is_closed
-
-
 class SkyvernClient(ClientBase):
     """Blocking client. Use it as a context manager, or call :meth:`close`.
 
