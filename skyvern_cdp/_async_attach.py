@@ -13,10 +13,8 @@ Used by :mod:`skyvern_cdp.async_api`; every decision it makes comes from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 from playwright.async_api import Browser, Playwright
@@ -29,7 +27,7 @@ from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
 
-__all__ = ["abandon", "attach", "client_for", "create", "release", "session_of"]
+__all__ = ["abandon", "attach", "close_session", "create", "release", "session_of"]
 
 logger = logging.getLogger("skyvern_cdp.async_api")
 
@@ -68,11 +66,7 @@ class _Attachment:
                 except (PlaywrightError, asyncio.TimeoutError) as exc:
                     logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
             if self.owns_session:
-                try:
-                    await self.client.close_browser_session(sid, timeout=self.close_timeout)
-                    logger.info("closed session %s", sid)
-                except Exception as exc:
-                    logger.warning("could not close session %s: %s", sid, exc)
+                await close_session(self.client, sid, self.close_timeout)
         finally:
             try:
                 if self.owns_client:
@@ -168,21 +162,16 @@ async def attach(
     return _adopt(browser, attachment)
 
 
-def client_for(
-    client: AsyncSkyvernClient | None,
-    api_key: str | None,
-    base_url: str | None,
-    trusted_hosts: Iterable[str] | None,
-    allow_insecure_http: bool,
-) -> tuple[AsyncSkyvernClient, bool]:
-    if client is not None:
-        if not isinstance(client, AsyncSkyvernClient):
-            raise InvalidArgumentTypeError("client must be an AsyncSkyvernClient")
-        return client, False
-    made = AsyncSkyvernClient(
-        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
-    )
-    return made, True
+async def close_session(
+    client: AsyncSkyvernClient, session_id: str, timeout: float, why: str = ""
+) -> None:
+    """Close a session this process created and log the outcome; never raises, so the rest of
+    a teardown still runs."""
+    try:
+        await client.close_browser_session(session_id, timeout=timeout)
+        logger.info("closed session %s%s", session_id, why)
+    except Exception as exc:
+        logger.warning("could not close session %s: %s", session_id, exc)
 
 
 async def release(client: AsyncSkyvernClient, owns_client: bool, lease: Lease) -> None:
@@ -215,11 +204,9 @@ async def create(
             made = await asyncio.wait_for(task, options.close_timeout)
         except BaseException:
             raise asyncio.CancelledError from None
-        with contextlib.suppress(Exception):
-            await client.close_browser_session(
-                made.browser_session_id, timeout=options.close_timeout
-            )
-            logger.info("closed session %s after a cancelled launch", made.browser_session_id)
+        await close_session(
+            client, made.browser_session_id, options.close_timeout, " after a cancelled launch"
+        )
         raise
 
 
@@ -233,12 +220,8 @@ async def abandon(
     """A launch failed or was cancelled: close what it created, release what it held."""
     try:
         if session is not None:
-            try:
-                await client.close_browser_session(
-                    session.browser_session_id, timeout=close_timeout
-                )
-                logger.info("closed session %s after a failed launch", session.browser_session_id)
-            except Exception as exc:
-                logger.warning("could not close session %s: %s", session.browser_session_id, exc)
+            await close_session(
+                client, session.browser_session_id, close_timeout, " after a failed launch"
+            )
     finally:
         await release(client, owns_client, lease)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 from playwright.sync_api import Browser, Playwright
@@ -27,7 +26,7 @@ from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
 
-__all__ = ["attach", "client_for", "release", "session_of"]
+__all__ = ["attach", "close_session", "release", "session_of"]
 
 logger = logging.getLogger("skyvern_cdp.sync_api")
 
@@ -62,11 +61,7 @@ class _Attachment:
             except PlaywrightError as exc:
                 logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
             if self.owns_session:
-                try:
-                    self.client.close_browser_session(sid, timeout=self.close_timeout)
-                    logger.info("closed session %s", sid)
-                except Exception as exc:
-                    logger.warning("could not close session %s: %s", sid, exc)
+                close_session(self.client, sid, self.close_timeout)
         finally:
             try:
                 if self.owns_client:
@@ -176,21 +171,14 @@ def attach(
     return _adopt(browser, attachment)
 
 
-def client_for(
-    client: SkyvernClient | None,
-    api_key: str | None,
-    base_url: str | None,
-    trusted_hosts: Iterable[str] | None,
-    allow_insecure_http: bool,
-) -> tuple[SkyvernClient, bool]:
-    if client is not None:
-        if not isinstance(client, SkyvernClient):
-            raise InvalidArgumentTypeError("client must be a SkyvernClient")
-        return client, False
-    made = SkyvernClient(
-        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
-    )
-    return made, True
+def close_session(client: SkyvernClient, session_id: str, timeout: float, why: str = "") -> None:
+    """Close a session this process created and log the outcome; never raises, so the rest of
+    a teardown still runs."""
+    try:
+        client.close_browser_session(session_id, timeout=timeout)
+        logger.info("closed session %s%s", session_id, why)
+    except Exception as exc:
+        logger.warning("could not close session %s: %s", session_id, exc)
 
 
 def release(client: SkyvernClient, owns_client: bool, lease: Lease) -> None:

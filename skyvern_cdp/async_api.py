@@ -30,9 +30,9 @@ from playwright.async_api import Browser, Page, Playwright
 from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
-from skyvern_cdp._async_attach import abandon, attach, client_for, create, release, session_of
+from skyvern_cdp._async_attach import abandon, attach, create, release, session_of
 from skyvern_cdp._async_driver import Lease, driver_stats, shielded
-from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus
+from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus, client_for
 from skyvern_cdp.config import conceal
 from skyvern_cdp.errors import (
     APIError,
@@ -106,7 +106,9 @@ class _BrowserContextManager:
     ) -> None:
         """Resolve the client's settings now, so bad input fails before any request; the
         client made here serves the first attach, later ones (reattaching) make their own."""
-        made, owned = client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
+        made, owned = client_for(
+            AsyncSkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
+        )
         self._client = client
         self._made: AsyncSkyvernClient | None = made if owned else None
         self._client_args = (api_key, base_url, trusted_hosts, allow_insecure_http)
@@ -116,7 +118,7 @@ class _BrowserContextManager:
         if self._made is not None:
             made, self._made = self._made, None
             return made, True
-        return client_for(self._client, *self._client_args)
+        return client_for(AsyncSkyvernClient, self._client, *self._client_args)
 
     async def _open(self) -> Browser:
         raise NotImplementedError

@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 import tenacity
@@ -39,7 +40,12 @@ from skyvern_cdp._client_base import (
     build_create_body,
 )
 from skyvern_cdp.config import conceal
-from skyvern_cdp.errors import APIConnectionError, APIError, APIUnreachableError
+from skyvern_cdp.errors import (
+    APIConnectionError,
+    APIError,
+    APIUnreachableError,
+    InvalidArgumentTypeError,
+)
 from skyvern_cdp.models import BrowserSessionResponse, CloseBrowserSessionResponse
 from skyvern_cdp.policy import (
     READ_TIMEOUT,
@@ -341,3 +347,27 @@ class AsyncSkyvernClient(ClientBase):
             if not isinstance(step, PollAgain):
                 return step
             await asyncio.sleep(step.sleep)
+
+
+_Client = TypeVar("_Client", SkyvernClient, AsyncSkyvernClient)
+
+
+def client_for(
+    kind: type[_Client],
+    client: _Client | None,
+    api_key: str | None,
+    base_url: str | None,
+    trusted_hosts: Iterable[str] | None,
+    allow_insecure_http: bool,
+) -> tuple[_Client, bool]:
+    """The client of one attach (the caller's, checked to be a ``kind``, or a new one) and
+    whether the attach owns it, and so closes it."""
+    if client is not None:
+        if not isinstance(client, kind):
+            article = "an" if kind.__name__[0] in "AEIOU" else "a"
+            raise InvalidArgumentTypeError(f"client must be {article} {kind.__name__}")
+        return client, False
+    made = kind(
+        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
+    )
+    return made, True

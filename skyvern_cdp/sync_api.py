@@ -31,9 +31,9 @@ from playwright.sync_api import Browser, Page, Playwright
 from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
-from skyvern_cdp._sync_attach import attach, client_for, release, session_of
+from skyvern_cdp._sync_attach import attach, close_session, release, session_of
 from skyvern_cdp._sync_driver import Lease, check_no_foreign_loop, driver_stats
-from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient
+from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient, client_for
 from skyvern_cdp.config import conceal
 from skyvern_cdp.errors import (
     CDPConnectError,
@@ -118,7 +118,9 @@ def connect(
         close_timeout=close_timeout,
         playwright_options=playwright_options,
     )
-    http, owns_client = client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
+    http, owns_client = client_for(
+        SkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
+    )
     lease = Lease(playwright)
     try:
         check_no_foreign_loop(playwright)
@@ -168,7 +170,9 @@ def launch(
         session_timeout_minutes=session_timeout_minutes,
         create_fields=create_fields,
     )
-    http, owns_client = client_for(client, api_key, base_url, trusted_hosts, allow_insecure_http)
+    http, owns_client = client_for(
+        SkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
+    )
     lease = Lease(playwright)
     deadline = Deadline(options.timeout)
     session: BrowserSessionResponse | None = None
@@ -181,19 +185,19 @@ def launch(
     except BaseException:
         try:
             if session is not None:
-                _close_launched(http, session.browser_session_id, options.close_timeout, "failed")
+                close_session(
+                    http,
+                    session.browser_session_id,
+                    options.close_timeout,
+                    " after a failed launch",
+                )
         finally:
             release(http, owns_client, lease)
         raise
     return _kept(browser, http, policy)
 
 
-def _close_launched(http: SkyvernClient, session_id: str, timeout: float, why: str) -> None:
-    try:
-        http.close_browser_session(session_id, timeout=timeout)
-        logger.info("closed session %s after a %s launch", session_id, why)
-    except Exception as exc:
-        logger.warning("could not close session %s: %s", session_id, exc)
+_CANCELLED = " after a cancelled launch"
 
 
 class _Create:
@@ -233,7 +237,7 @@ class _Create:
         with self._lock:
             self._made, abandoned = made, self._abandoned
         if abandoned:
-            _close_launched(self._http, made.browser_session_id, self._close_timeout, "cancelled")
+            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
         self.future.set_result(made)
 
     def abandon(self) -> None:
@@ -242,7 +246,7 @@ class _Create:
         with self._lock:
             self._abandoned, made = True, self._made
         if made is not None:
-            _close_launched(self._http, made.browser_session_id, self._close_timeout, "cancelled")
+            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
         else:
             self.thread.join(2 * self._close_timeout)
 
