@@ -55,6 +55,7 @@ __all__ = [
     "OnStatus",
     "build_create_body",
     "note_answered",
+    "shared_ssl_context",
 ]
 
 logger = logging.getLogger("skyvern_cdp.client")
@@ -90,7 +91,7 @@ class CreateSessionFields(TypedDict, total=False):
 
 
 @functools.lru_cache(maxsize=1)
-def _default_ssl_context() -> ssl.SSLContext:
+def shared_ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client: building one (loading the CA bundle)
     costs tens of milliseconds and about a megabyte, far more than the rest of an attach.
     Built as httpx builds its default, so ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` still apply."""
@@ -152,7 +153,7 @@ class ClientBase:
             "headers": headers,
             "timeout": request_timeout(DEFAULT_REQUEST_TIMEOUT),
             "follow_redirects": False,
-            "verify": _default_ssl_context(),
+            "verify": shared_ssl_context(),
         }
 
     @property

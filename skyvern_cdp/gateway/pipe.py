@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from skyvern_cdp._client_base import shared_ssl_context
 from skyvern_cdp.gateway.handshake import (
     MAX_HEAD_BYTES,
     HeadError,
@@ -86,7 +86,9 @@ async def read_head(reader: asyncio.StreamReader, timeout: float = HANDSHAKE_TIM
 async def open_upstream(
     upstream: Upstream, timeout: float = HANDSHAKE_TIMEOUT
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    context = ssl.create_default_context() if upstream.tls else None
+    # the clients' one verifying context: built once (loading the CA bundle costs tens of ms
+    # per connection otherwise), and SSL_CERT_FILE / SSL_CERT_DIR apply as for the API
+    context = shared_ssl_context() if upstream.tls else None
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
