@@ -187,7 +187,7 @@ async def create(
     deadline: Deadline,
     minutes: int | None,
     fields: CreateSessionFields,
-    options: shared.AttachOptions,
+    close_timeout: float,
 ) -> BrowserSessionResponse:
     """Create a session; if cancelled meanwhile, still learn its id and close it."""
     task = asyncio.ensure_future(
@@ -201,11 +201,11 @@ async def create(
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         try:
-            made = await asyncio.wait_for(task, options.close_timeout)
+            made = await asyncio.wait_for(task, close_timeout)
         except BaseException:
             raise asyncio.CancelledError from None
         await close_session(
-            client, made.browser_session_id, options.close_timeout, " after a cancelled launch"
+            client, made.browser_session_id, close_timeout, " after a cancelled launch"
         )
         raise
 

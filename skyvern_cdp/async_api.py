@@ -326,7 +326,9 @@ class Launch(_BrowserContextManager):
         lease = Lease(self._playwright)  # the driver starts while the session is created
         session: BrowserSessionResponse | None = None
         try:
-            session = await create(client, deadline, self._minutes, self._fields, self._options)
+            session = await create(
+                client, deadline, self._minutes, self._fields, self._options.close_timeout
+            )
             browser = await attach(
                 session.browser_session_id,
                 client,

@@ -47,11 +47,13 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def interrupt_launch(api: ScriptedAPI, created: Callable[[], bool]) -> tuple[int, str, str]:
-    """Run a sync ``launch`` in a child process, Ctrl-C it once ``created()`` says the create
-    request arrived; its (exit code, stdout, stderr)."""
+def interrupt_launch(
+    api: ScriptedAPI, created: Callable[[], bool], argv: list[str] | None = None
+) -> tuple[int, str, str]:
+    """Run a sync ``launch`` (or ``argv``) in a child process, Ctrl-C it once ``created()``
+    says the create request arrived; its (exit code, stdout, stderr)."""
     with subprocess.Popen(
-        [sys.executable, "-c", LAUNCH_SCRIPT, api.base_url],
+        argv or [sys.executable, "-c", LAUNCH_SCRIPT, api.base_url],
         env=_child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,6 +105,21 @@ def test_ctrl_c_before_the_create_answers_and_exit_before_it_does_still_closes(
         code, out, err = interrupt_launch(api, lambda: bool(seen))
         assert code == 130, (out, err)
         assert api.count("POST", f"/v1/browser_sessions/{MADE}/close") == 1
+
+
+def test_ctrl_c_while_the_relay_creates_its_session_closes_it() -> None:
+    with ScriptedAPI() as api:
+        api.script("POST", "/v1/browser_sessions", Reply(200, session(MADE), delay=3.0))
+        api.script("POST", f"/v1/browser_sessions/{MADE}/close", Reply(200, {"message": "ok"}))
+        argv = [sys.executable, "-m", "skyvern_cdp.cli", "--base-url", api.base_url, "relay",
+                "--launch", "--port", "0"]
+        code, out, err = interrupt_launch(
+            api, lambda: api.count("POST", "/v1/browser_sessions") == 1, argv
+        )
+        assert code == 130, (out, err)
+        assert out == ""  # it never served
+        assert api.count("POST", f"/v1/browser_sessions/{MADE}/close") == 1
+        assert KEY not in out + err
 
 
 # -- SIGTERM to a pytest run ------------------------------------------------------------------

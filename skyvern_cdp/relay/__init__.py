@@ -25,11 +25,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-from skyvern_cdp.client import AsyncSkyvernClient
+from skyvern_cdp._async_attach import close_session
+from skyvern_cdp._async_attach import create as create_session
+from skyvern_cdp._async_driver import shielded
+from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
 from skyvern_cdp.config import Settings, validate_timeout
 from skyvern_cdp.errors import (
     AuthenticationError,
@@ -40,7 +43,7 @@ from skyvern_cdp.errors import (
 )
 from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.models import FINAL_STATUSES, BrowserSessionResponse
-from skyvern_cdp.policy import cdp_target, validate_session_id
+from skyvern_cdp.policy import Deadline, cdp_target, validate_session_id
 from skyvern_cdp.relay.server import RelayServer, UpstreamTarget
 
 __all__ = ["DEFAULT_PORT", "RelayEndpoint", "check_host", "relay"]
@@ -48,6 +51,8 @@ __all__ = ["DEFAULT_PORT", "RelayEndpoint", "check_host", "relay"]
 logger = logging.getLogger("skyvern_cdp.relay")
 
 DEFAULT_PORT = 9222
+#: How long closing a session the relay created may take.
+CLOSE_TIMEOUT = 30.0
 #: Seconds between checks of the session's status while the relay runs (the control
 #: connection closing triggers a check at once).
 STATUS_INTERVAL = 10.0
@@ -138,13 +143,18 @@ async def relay(
     host = check_host(host)
     port = _check_port(port)
     timeout = validate_timeout(timeout)
-    api = client or AsyncSkyvernClient(
-        api_key, base_url, trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http
+    api, owns_client = client_for(
+        AsyncSkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
     )
     launched = False
     try:
         if session_id is None:
-            made = await api.create_browser_session(**dict(create or {}))
+            fields = dict(create or {})
+            minutes = fields.pop("session_timeout_minutes", None)
+            # cancelled mid-request (Ctrl-C), it still learns the new id and closes it
+            made = await create_session(
+                api, Deadline(timeout), minutes, cast(CreateSessionFields, fields), CLOSE_TIMEOUT
+            )
             session_id, launched = made.browser_session_id, True
         try:
             ready = await api.wait_for_browser_session(
@@ -167,10 +177,13 @@ async def relay(
                     ended.cancel()
         finally:
             if launched:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(api.close_browser_session(session_id, timeout=30))
+                await shielded(
+                    asyncio.ensure_future(
+                        close_session(api, session_id, CLOSE_TIMEOUT, " the relay created")
+                    )
+                )
     finally:
-        if client is None:
+        if owns_client:
             await api.aclose()
 
 
