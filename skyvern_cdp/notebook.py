@@ -164,7 +164,6 @@ async def attach(
     """
     sid = validate_session_id(session_id)
     policy = keep_alive_policy(keep_alive)
-    connect_kwargs.pop("keep_alive", None)
     settings = _settings_for(connect_kwargs)
     key = (settings.base_url, sid)
     loop = asyncio.get_running_loop()
