@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,20 +264,27 @@ def _close_at_exit() -> None:
         return
     entries = list(_live.values())
     logger.info("closing %d notebook session(s) at exit", len(entries))
-    for loop in {id(entry.loop): entry.loop for entry in entries}.values():
+    groups: dict[int, list[_Entry]] = {}
+    for entry in entries:
+        groups.setdefault(id(entry.loop), []).append(entry)
+    unclosed: list[_Entry] = []  # not closed through their loop: ended over plain HTTP below
+    for group in groups.values():
+        loop = group[0].loop
         if loop.is_closed() or loop.is_running():
+            unclosed += group
             continue
         try:
-            loop.run_until_complete(asyncio.wait_for(close(), AT_EXIT_TIMEOUT))
+            _run_to_the_end(loop, asyncio.wait_for(_close_all(group), AT_EXIT_TIMEOUT))
         except BaseException as exc:  # never let the clean-up break the exit
-            logger.warning("closing the notebook's browsers at exit: %s", type(exc).__name__)
-    # Whatever could not be closed through its loop: end launched sessions over plain HTTP.
-    for entry in list(_live.values()):
-        del _live[(entry.base_url, entry.session_id)]
+            logger.warning("closing the notebook's browsers at exit: %s: %s",
+                           type(exc).__name__, exc)
+            unclosed += group
+    for entry in unclosed:
+        _live.pop((entry.base_url, entry.session_id), None)
         if not entry.launched:
             continue
         settings = entry.settings
-        try:
+        try:  # closing twice is harmless, so a half-done close above is no reason to skip it
             with SkyvernClient(
                 settings.api_key,
                 settings.base_url,
@@ -287,3 +295,24 @@ def _close_at_exit() -> None:
             logger.info("closed session %s at exit", entry.session_id)
         except Exception as exc:
             logger.warning("could not close session %s at exit: %s", entry.session_id, exc)
+
+
+def _run_to_the_end(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) -> None:
+    """``loop.run_until_complete(work)``, run on when a ``stop()`` that was already scheduled
+    (ipykernel's, at shutdown) ends a run early ("Event loop stopped before Future
+    completed")."""
+    task = loop.create_task(work)
+    for _ in range(3):
+        try:
+            loop.run_until_complete(task)
+            return
+        except RuntimeError:
+            if task.done():
+                raise
+    task.cancel()
+    raise RuntimeError("the event loop kept stopping before the close finished")
+
+
+async def _close_all(entries: list[_Entry]) -> None:
+    for entry in entries:
+        await _close_entry(entry)
