@@ -188,7 +188,9 @@ class ClientBase:
         deadline: Deadline,
         on_failure: Callable[[BaseException], object] | None = None,
     ) -> dict[str, Any]:
-        retryable = is_retryable_api_error if request.idempotent else is_retryable_create_error
+        retryable = request.retry or (
+            is_retryable_api_error if request.idempotent else is_retryable_create_error
+        )
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -290,6 +292,12 @@ class ClientBase:
         session_timeout_minutes: int | None, fields: CreateSessionFields | dict[str, Any]
     ) -> protocol.Request:
         body = build_create_body(session_timeout_minutes, fields)
-        return protocol.Request("POST", "/v1/browser_sessions", json=body, idempotent=False)
+        return protocol.Request(
+            "POST",
+            "/v1/browser_sessions",
+            json=body,
+            idempotent=False,
+            profile_id=body.get("browser_profile_id"),  # its 404 means an unknown profile
+        )
 
     _LIST = protocol.Request("GET", "/v1/browser_sessions")

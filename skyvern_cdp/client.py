@@ -39,6 +39,7 @@ from skyvern_cdp._client_base import (
     OnStatus,
     build_create_body,
 )
+from skyvern_cdp.client_profiles import AsyncProfileMethods, ProfileMethods
 from skyvern_cdp.config import conceal
 from skyvern_cdp.errors import (
     APIConnectionError,
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 
-class SkyvernClient(ClientBase):
+class SkyvernClient(ClientBase, ProfileMethods):
     """Blocking client. Use it as a context manager, or call :meth:`close`.
 
     >>> client = SkyvernClient(api_key="sk-…", base_url="https://api.skyvern.com")  # doctest: +SKIP
@@ -121,6 +122,7 @@ class SkyvernClient(ClientBase):
                         request.method,
                         request.path,
                         json=request.json,
+                        params=request.params,
                         timeout=self._timeout(deadline),
                     )
                     self._check(request, response)
@@ -213,7 +215,7 @@ class SkyvernClient(ClientBase):
             time.sleep(step.sleep)
 
 
-class AsyncSkyvernClient(ClientBase):
+class AsyncSkyvernClient(ClientBase, AsyncProfileMethods):
     """Asyncio client; the same methods as :class:`SkyvernClient`, awaited.
 
     >>> async with AsyncSkyvernClient(base_url="local") as client:  # doctest: +SKIP
@@ -265,6 +267,7 @@ class AsyncSkyvernClient(ClientBase):
                         request.method,
                         request.path,
                         json=request.json,
+                        params=request.params,
                         timeout=self._timeout(deadline),
                     )
                     self._check(request, response)

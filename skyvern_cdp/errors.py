@@ -20,7 +20,11 @@ session id must start with 'pbs_' (got 'not-an-id')
     │   │   └── APIUnreachableError                never answered once: wrong URL?
     │   ├── AuthenticationError                    403
     │   ├── SessionNotFoundError                   404
-    │   └── RequestRejectedError                   422, .detail parsed
+    │   ├── RequestRejectedError                   422, .detail parsed
+    │   ├── ProfileNotFoundError                   404 for a browser profile (bp_…)
+    │   ├── ProfileExistsError                     409: a profile of that name exists
+    │   └── ProfileSourceError                     400: that session cannot become a profile
+    │       └── ProfileUploadPendingError (TimeoutError)  its state was not saved in time
     └── SessionError                               about one session: .session
         ├── SessionEndedError                      a final status
         ├── SessionNotReadyError (TimeoutError)    the deadline passed while waiting
@@ -51,6 +55,10 @@ __all__ = [
     "InsecureTransportError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
+    "ProfileExistsError",
+    "ProfileNotFoundError",
+    "ProfileSourceError",
+    "ProfileUploadPendingError",
     "RequestRejectedError",
     "SessionClosedError",
     "SessionEndedError",
@@ -150,6 +158,42 @@ class RequestRejectedError(APIError):
     ) -> None:
         super().__init__(message, status_code=status_code, body=body)
         self.detail = list(detail)
+
+
+class ProfileNotFoundError(APIError):
+    """404: no browser profile with that id (or name) for this API key's organization."""
+
+
+class ProfileExistsError(APIError):
+    """409: a browser profile with that name exists already. Choose another name, delete the
+    old profile, or (when capturing) pass ``replace=True``."""
+
+
+class ProfileSourceError(APIError):
+    """400: the session cannot become a browser profile. ``reason`` says why:
+
+    - ``"not_configured"``: it was not created with ``generate_browser_profile=True`` (final);
+    - ``"reused_unavailable"``: it reused a profile whose archive is gone (final);
+    - ``"upload_pending"``: its state is not saved yet (it is saved once the session ends);
+      retried within the deadline, raised as :class:`ProfileUploadPendingError` after it;
+    - ``"other"``: any other 400.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 400,
+        body: Any = None,
+        reason: str = "other",
+    ) -> None:
+        super().__init__(message, status_code=status_code, body=body)
+        self.reason = reason
+
+
+class ProfileUploadPendingError(ProfileSourceError, TimeoutError):
+    """The session's saved state was not there before the deadline: close the session (its
+    state is saved when it ends) and create the profile again a little later."""
 
 
 class SessionError(SkyvernCDPError):

@@ -29,8 +29,10 @@ from pydantic import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "BrowserProfile",
     "BrowserSessionResponse",
     "CloseBrowserSessionResponse",
+    "CreateBrowserProfileRequest",
     "CreateBrowserSessionRequest",
     "ExtendBrowserSessionRequest",
     "Extensions",
@@ -206,6 +208,35 @@ class CloseBrowserSessionResponse(_WireModel):
     """Answer of ``POST /v1/browser_sessions/{id}/close``."""
 
     message: str = "Browser session closed"
+
+
+class BrowserProfile(_WireModel):
+    """A browser profile (``bp_…``): a saved browser state a new session can start from.
+
+    Forward compatible like the session models: unknown fields are kept (``model_extra``).
+    """
+
+    browser_profile_id: str
+    organization_id: str | None = None
+    name: str
+    description: str | None = None
+    source_browser_type: KnownBrowserType | None = None
+    proxy_location: Any = None
+    proxy_session_id: str | None = None
+    is_managed: bool | None = None
+    created_at: UTCDateTime | None = None
+    modified_at: UTCDateTime | None = None
+    deleted_at: UTCDateTime | None = None
+
+
+class CreateBrowserProfileRequest(BaseModel):
+    """Body of ``POST /v1/browser_profiles``; without ``browser_session_id`` a blank profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str | None = None
+    browser_session_id: str | None = None
 
 
 class ValidationError(_WireModel):

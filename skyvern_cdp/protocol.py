@@ -11,7 +11,7 @@ typed errors of :mod:`skyvern_cdp.errors`; the async and sync clients only move 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,23 +21,32 @@ from skyvern_cdp.config import redact_text
 from skyvern_cdp.errors import (
     APIError,
     AuthenticationError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+    ProfileSourceError,
+    ProfileUploadPendingError,
     RequestRejectedError,
     SessionNotFoundError,
 )
 from skyvern_cdp.models import (
+    BrowserProfile,
     BrowserSessionResponse,
     CloseBrowserSessionResponse,
     HTTPValidationError,
     ValidationError,
 )
 from skyvern_cdp.policy import parse_retry_after
+from skyvern_cdp.policy.profiles import classify_profile_400
 
 __all__ = [
+    "PROFILES_PATH",
     "USER_AGENT",
     "Request",
     "error_for_status",
     "parse_body",
     "parse_close",
+    "parse_profile",
+    "parse_profile_list",
     "parse_session",
     "parse_session_list",
     "session_path",
@@ -53,15 +62,26 @@ def session_path(session_id: str, action: str | None = None) -> str:
     return f"{path}/{action}" if action else path
 
 
+PROFILES_PATH = "/v1/browser_profiles"
+
+
 @dataclass(frozen=True)
 class Request:
-    """One API call: method, path, JSON body, and whether a retry could repeat its effect."""
+    """One API call: method, path, JSON body, and whether a retry could repeat its effect.
+
+    ``session_id`` / ``profile_id`` name what a 404 is about; ``params`` is the query;
+    ``retry`` (when set) decides which failures are worth another try instead of the
+    default rule for ``idempotent``.
+    """
 
     method: str
     path: str
     json: Any = None
     idempotent: bool = True
     session_id: str | None = field(default=None)
+    profile_id: str | None = None
+    params: Any = None
+    retry: Callable[[BaseException], bool] | None = None
 
 
 def parse_body(content: bytes) -> Any:
@@ -107,6 +127,16 @@ def error_for_status(
             status_code=status,
             body=body,
         )
+    elif request.path.startswith(PROFILES_PATH) and status in (400, 409):
+        error = _profile_error(status, body, detail, what)
+    elif status == 404 and request.profile_id is not None and request.session_id is None:
+        error = ProfileNotFoundError(
+            f"browser profile {request.profile_id} was not found ({what} → 404"
+            f"{': ' + detail if detail else ''}); check the id (skyvern-cdp profile list), and"
+            " that the API key's organization owns it",
+            status_code=status,
+            body=body,
+        )
     elif status == 404:
         sid = request.session_id or "the session"
         error = SessionNotFoundError(
@@ -143,6 +173,22 @@ def error_for_status(
         )
     error.retry_after = parse_retry_after(headers.get("retry-after"))
     return error
+
+
+def _profile_error(status: int, body: Any, detail: str, what: str) -> APIError:
+    if status == 409:
+        return ProfileExistsError(
+            f"{what} → 409: {detail or 'a profile of that name exists'}; choose another"
+            " name, delete the old one (skyvern-cdp profile delete), or pass replace=True"
+            " when capturing",
+            status_code=status,
+            body=body,
+        )
+    reason = classify_profile_400(detail)
+    kind = ProfileUploadPendingError if reason == "upload_pending" else ProfileSourceError
+    return kind(
+        f"{what} → 400: {detail or 'bad request'}", status_code=status, body=body, reason=reason
+    )
 
 
 def unreachable(
@@ -220,3 +266,22 @@ def parse_close(status: int, content: bytes, request: Request) -> CloseBrowserSe
         except pydantic.ValidationError:
             pass
     return CloseBrowserSessionResponse()
+
+
+def parse_profile(status: int, content: bytes, request: Request) -> BrowserProfile:
+    """A 2xx answer as a :class:`BrowserProfile`, or :class:`APIError` if it is not one."""
+    body = parse_body(content)
+    if not isinstance(body, dict):
+        raise _malformed(request, status, body, "a body that is not a JSON object")
+    try:
+        return BrowserProfile.model_validate(body)
+    except pydantic.ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        raise _malformed(request, status, body, f"an invalid browser profile ({fields})") from None
+
+
+def parse_profile_list(status: int, content: bytes, request: Request) -> list[BrowserProfile]:
+    body = parse_body(content)
+    if not isinstance(body, list):
+        raise _malformed(request, status, body, "a body that is not a JSON list")
+    return [parse_profile(status, json.dumps(item).encode(), request) for item in body]
