@@ -425,6 +425,9 @@ def test_create_options_are_echoed_and_defaults_applied(
     ]
     answers = []
     with client_for(idle) as http:
+        # The profile must exist: an unknown one is a 404, as on Skyvern.
+        made = http.post("/v1/browser_profiles", json={"name": "echoed"}).json()
+        bodies[2]["browser_profile_id"] = made["browser_profile_id"]
         for body in bodies:
             answer = check_session(http.post("/v1/browser_sessions", json=body).json())
             http.post(f"/v1/browser_sessions/{answer['browser_session_id']}/close")
@@ -437,7 +440,7 @@ def test_create_options_are_echoed_and_defaults_applied(
     assert full["timeout"] == 15
     assert full["browser_type"] == "chrome"
     assert full["extensions"] == ["ad-blocker", "captcha-solver"]
-    assert full["browser_profile_id"] == "bp_123"
+    assert full["browser_profile_id"] == made["browser_profile_id"]
     assert full["generate_browser_profile"]
     assert len({a["browser_session_id"] for a in answers}) == 3
 

@@ -79,6 +79,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="allow a --host that is not loopback")
     serve.add_argument("--chromium-arg", action="append", default=[], metavar="ARG",
                        help="extra Chromium argument (repeatable)")
+    serve.add_argument("--profiles-dir", default=None, metavar="DIR",
+                       help="where browser profiles live (default: the user's data directory,"
+                       " ~/.local/share/skyvern-cdp/profiles on Linux)")
     serve.set_defaults(handler="skyvern_cdp.local.serve:run")
 
 

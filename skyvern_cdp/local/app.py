@@ -12,6 +12,7 @@ Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the serve
 ``GET  /v1/browser_sessions/{id}``      one session (404 for an unknown or malformed id)
 ``POST /v1/browser_sessions/{id}/close``   stop it; 200 every time
 ``POST /v1/browser_sessions/{id}/extend``  ``{"additional_minutes": N}``
+``/v1/browser_profiles[/{id}]``          profiles: see :mod:`.profile_routes`
 ``GET  /sessions/{id}``                 the ``app_url`` page (live view)
 ``GET  /sessions/{id}/files/{name}``    a downloaded file
 =====================================  ===================================================
@@ -42,6 +43,7 @@ from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
+from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
 from skyvern_cdp.local.registry import (
     CapacityError,
     SessionRecord,
@@ -234,6 +236,9 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         given = body.extensions
         extensions = [str(e.value) for e in given] if given is not None else None
         _, warning = grant_timeout(body.timeout)
+        missing = await unknown_profile(manager, body.browser_profile_id)
+        if missing is not None:
+            return missing
         try:
             rec = manager.create(
                 timeout=body.timeout,
@@ -354,6 +359,8 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
         data = await wire(request, rec)
         data["warning"] = warning
         return JSONResponse(data)
+
+    add_profile_routes(app)
 
     # ---- pages for people: live view and downloaded files ----------------------------
 

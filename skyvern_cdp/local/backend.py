@@ -24,7 +24,6 @@ import asyncio
 import atexit
 import contextlib
 import logging
-import math
 import os
 import shutil
 import socket
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING
 from skyvern_cdp.config import is_loopback_host
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 from skyvern_cdp.gateway.router import Router, session_address
+from skyvern_cdp.local._checks import check_path, check_ready_delay, check_text, number
 from skyvern_cdp.local.chromium import BrowserNotFoundError, find_chromium
 
 if TYPE_CHECKING:
@@ -59,44 +59,6 @@ STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 60.0
 
 
-def _number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentTypeError(f"{name} must be a number, not {type(value).__name__}")
-    number = float(value)
-    if math.isnan(number) or math.isinf(number):
-        raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _check_ready_delay(value: object) -> float | tuple[float, float]:
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise InvalidArgumentError("ready_delay as a tuple is (low, high) in seconds")
-        low = _number(value[0], "ready_delay[0]")
-        high = _number(value[1], "ready_delay[1]")
-        if low < 0 or high < low:
-            raise InvalidArgumentError(
-                f"ready_delay (low, high) needs 0 <= low <= high, got {value!r}"
-            )
-        return (low, high)
-    delay = _number(value, "ready_delay")
-    if delay < 0:
-        raise InvalidArgumentError(f"ready_delay must be >= 0 seconds, got {value!r}")
-    return delay
-
-
-def _check_text(value: object, name: str, *, allow_none: bool = False) -> str | None:
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str):
-        raise InvalidArgumentTypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value.strip():
-        raise InvalidArgumentError(f"{name} must not be empty")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise InvalidArgumentError(f"{name} must not contain control characters")
-    return value
-
-
 class LocalBackend:
     """A local Skyvern browser-session server; see the module docstring for use.
 
@@ -112,6 +74,9 @@ class LocalBackend:
     - ``chromium_executable``: the browser; default as :func:`find_chromium` finds it.
     - ``minute_seconds``: wall seconds per session-minute (tests make the reaper fast).
     - ``organization_id``: the ``organization_id`` of every session.
+    - ``profiles_dir``: where browser profiles live (they survive a restart there); by
+      default a temporary directory removed at :meth:`stop` (``serve`` defaults to the
+      user's data directory instead, see ``--profiles-dir``).
     """
 
     def __init__(
@@ -127,9 +92,10 @@ class LocalBackend:
         minute_seconds: float = 60.0,
         organization_id: str = "o_local",
         allow_remote: bool = False,
+        profiles_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._api_key = _check_text(api_key, "api_key", allow_none=True)
-        host = _check_text(host, "host") or ""
+        self._api_key = check_text(api_key, "api_key", allow_none=True)
+        host = check_text(host, "host") or ""
         if not isinstance(allow_remote, bool):
             raise InvalidArgumentTypeError("allow_remote must be a bool")
         if not is_loopback_host(host) and not allow_remote:
@@ -151,20 +117,21 @@ class LocalBackend:
             if max_sessions < 0:
                 raise InvalidArgumentError(f"max_sessions must be >= 0, got {max_sessions}")
         self._max_sessions = max_sessions
-        self._ready_delay = _check_ready_delay(ready_delay)
+        self._ready_delay = check_ready_delay(ready_delay)
         if isinstance(chromium_args, str) or not all(
             isinstance(arg, str) for arg in chromium_args
         ):
             raise InvalidArgumentTypeError("chromium_args must be a sequence of str")
         self._chromium_args = tuple(chromium_args)
-        self._chromium_executable = _check_text(
+        self._chromium_executable = check_text(
             chromium_executable, "chromium_executable", allow_none=True
         )
-        minute = _number(minute_seconds, "minute_seconds")
+        minute = number(minute_seconds, "minute_seconds")
         if minute <= 0:
             raise InvalidArgumentError(f"minute_seconds must be > 0, got {minute_seconds!r}")
         self._minute_seconds = minute
-        self._organization_id = _check_text(organization_id, "organization_id") or "o_local"
+        self._organization_id = check_text(organization_id, "organization_id") or "o_local"
+        self._profiles_dir = check_path(profiles_dir, "profiles_dir")
 
         self._lock = threading.Lock()
         self._started = False
@@ -326,6 +293,7 @@ class LocalBackend:
 
         from skyvern_cdp.local.app import create_app
         from skyvern_cdp.local.manager import SessionManager
+        from skyvern_cdp.local.profiles import profiles_for
 
         assert self._root is not None
         self._loop = asyncio.get_running_loop()
@@ -343,6 +311,7 @@ class LocalBackend:
             minute_seconds=self._minute_seconds,
             watchdog=self._watchdog,
         )
+        manager.profiles = profiles_for(self._profiles_dir, self._root, self._organization_id)
         manager.start()
         self._manager = manager
         assert self._router_sock is not None

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "ChromiumStartError",
     "base_args",
     "find_chromium",
+    "wait_for_json_version",
 ]
 
 logger = logging.getLogger("skyvern_cdp.local.chromium")
@@ -167,6 +169,7 @@ class ChromiumProcess:
         download_dir: Path | None = None,
         on_root: Callable[[Path], None] | None = None,
         on_spawn: Callable[[int, Path], None] | None = None,
+        seed: Callable[[Path], None] | None = None,
     ) -> ChromiumProcess:
         """Start Chromium and wait until its CDP endpoint is written out.
 
@@ -176,7 +179,8 @@ class ChromiumProcess:
         redirects them. So that a watchdog can learn what to clean up, ``on_root(root)`` is
         called once the directory exists and before the process does (Chromium names it in
         its ``--user-data-dir``), and ``on_spawn(pid, root)`` as soon as the process exists
-        (its process-group id is its pid).
+        (its process-group id is its pid). ``seed(profile_dir)`` fills the user-data directory
+        before Chromium starts (a browser profile's saved state).
         """
         exe = executable or find_chromium()
         tmp = "/tmp" if os.path.isdir("/tmp") else None
@@ -189,6 +193,12 @@ class ChromiumProcess:
                 raise
         for sub in ("profile", "tmp", "downloads"):
             (root / sub).mkdir()
+        if seed is not None:
+            try:
+                seed(root / "profile")
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
         _write_preferences(root / "profile", download_dir or root / "downloads")
         env = dict(os.environ, TMPDIR=str(root / "tmp"))
         argv = [exe, *base_args(), f"--user-data-dir={root / 'profile'}", *extra_args, url]
@@ -241,7 +251,7 @@ class ChromiumProcess:
 def _write_preferences(profile: Path, download_dir: Path) -> None:
     # The profile's own download directory: where files go when no CDP client has set a
     # download behaviour (Chromium resets it to this default when that client detaches).
-    prefs = {
+    prefs: dict[str, dict[str, object]] = {
         "download": {
             "default_directory": str(download_dir),
             "prompt_for_download": False,
@@ -249,8 +259,17 @@ def _write_preferences(profile: Path, download_dir: Path) -> None:
         },
         "savefile": {"default_directory": str(download_dir)},
     }
-    (profile / "Default").mkdir(parents=True, exist_ok=True)
-    (profile / "Default" / "Preferences").write_text(json.dumps(prefs))
+    path = profile / "Default" / "Preferences"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a profile's own preferences are kept; only the download directory is ours
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    merged: dict[str, object] = kept if isinstance(kept, dict) else {}
+    for key, value in prefs.items():
+        section = merged.get(key)
+        merged[key] = {**section, **value} if isinstance(section, dict) else value
+    path.write_text(json.dumps(merged))
 
 
 def _kill_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -269,6 +288,24 @@ def _kill_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
             os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout)
+
+
+def wait_for_json_version(process: ChromiumProcess, deadline: float) -> None:
+    """Blocking: poll ``GET /json/version`` until it answers 200 or the deadline passes."""
+    url = f"{process.http_endpoint}/json/version"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"Chromium exited with code {process.process.returncode}")
+        try:
+            with opener.open(url, timeout=2.0) as answer:
+                if answer.status == 200:
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.02)
+    raise TimeoutError(f"Chromium's /json/version did not answer in time ({last})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import random
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,9 @@ from typing import Any
 from skyvern_cdp.gateway.pipe import Upstream
 from skyvern_cdp.gateway.router import Route, State
 from skyvern_cdp.local.cdp import CDPConnection, CDPError
-from skyvern_cdp.local.chromium import ChromiumProcess
+from skyvern_cdp.local.chromium import ChromiumProcess, wait_for_json_version
 from skyvern_cdp.local.downloads import DownloadIndex
+from skyvern_cdp.local.profiles import SessionProfiles
 from skyvern_cdp.local.registry import (
     COMPLETED,
     FAILED,
@@ -102,6 +102,8 @@ class SessionManager:
         self.address_for: Callable[[str, str], str] | None = None
         #: Called with a session's id as soon as it starts ending (the router cuts it off).
         self.on_ended: Callable[[str], None] | None = None
+        #: Browser profiles: seeds a session's Chromium, saves its state at its end.
+        self.profiles: SessionProfiles | None = None
         self.files = DownloadIndex()
         self._runtimes: dict[str, _Runtime] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -124,6 +126,8 @@ class SessionManager:
         ]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.profiles is not None:
+            await self.profiles.drain()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -275,6 +279,7 @@ class SessionManager:
                 download_dir=rec.download_dir,
                 on_root=on_root,
                 on_spawn=on_spawn,
+                seed=self.profiles.seeder(rec) if self.profiles is not None else None,
             )
         except Exception:
             # start() killed its process group and removed its directory already.
@@ -285,7 +290,7 @@ class SessionManager:
                     watchdog.forget_dir(rt.chromium_root)
             raise
         try:
-            _wait_for_json_version(process, deadline)
+            wait_for_json_version(process, deadline)
         except Exception:
             self._stop_process(process)
             raise
@@ -341,12 +346,17 @@ class SessionManager:
             # Provisioning sees close_requested and stops at its next step; a Chromium start
             # already in a thread runs to its end (bounded by START_TIMEOUT) and is then stopped.
             await asyncio.wait([task])
+        process, profiles, taken = rt.process, self.profiles, None
+        if profiles is not None and rt.cdp is not None and process is not None and status != FAILED:
+            ended_at = time.time()
+            taken = await profiles.take(rt.record, rt.cdp, process)  # a clean shutdown first
         if rt.cdp is not None:
             await rt.cdp.close()
-        process = rt.process
         if process is not None:
             await asyncio.to_thread(self._stop_process, process)
         self.registry.mark_final(sid, status, reason)
+        if profiles is not None and taken is not None:
+            profiles.finish(rt.record, taken, ended_at)  # saved after the close answers
         rt.last_shot = None
         if status == FAILED:
             logger.error("session %s failed: %s", sid, reason)
@@ -422,24 +432,6 @@ class SessionManager:
             with contextlib.suppress(CDPError):
                 await cdp.send("Target.detachFromTarget", {"sessionId": cdp_session}, timeout=5.0)
         return base64.b64decode(shot["data"])
-
-
-def _wait_for_json_version(process: ChromiumProcess, deadline: float) -> None:
-    """Blocking: poll ``GET /json/version`` until it answers 200 or the deadline passes."""
-    url = f"{process.http_endpoint}/json/version"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise RuntimeError(f"Chromium exited with code {process.process.returncode}")
-        try:
-            with opener.open(url, timeout=2.0) as answer:
-                if answer.status == 200:
-                    return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.02)
-    raise TimeoutError(f"Chromium's /json/version did not answer in time ({last})")
 
 
 def _log_adopted(session_id: str, task: asyncio.Future[Path | None]) -> None:

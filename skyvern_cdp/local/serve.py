@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; the exit code (0 after a clean shutdown)."""
     from skyvern_cdp.local.backend import LocalBackend
     from skyvern_cdp.local.chromium import BrowserNotFoundError
+    from skyvern_cdp.local.profile_store import default_profiles_dir
 
     host: str = args.host
     if not is_loopback_host(host) and not args.allow_remote:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             ready_delay=args.ready_delay,
             chromium_args=list(getattr(args, "chromium_arg", None) or []),
             allow_remote=bool(args.allow_remote),
+            profiles_dir=getattr(args, "profiles_dir", None) or default_profiles_dir(),
         )
     except ValueError as exc:
         _say(str(exc))
