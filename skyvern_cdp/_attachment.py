@@ -27,6 +27,7 @@ from skyvern_cdp.policy import (
     connect_attempt_timeout,
     connect_retry_delay,
 )
+from skyvern_cdp.policy.profiles import ProfileRef, profile_ref
 
 logger = logging.getLogger("skyvern_cdp.attach")
 
@@ -97,6 +98,23 @@ def check_launch(
     )
     build_create_body(session_timeout_minutes, dict(create_fields))
     return options
+
+
+def check_profile(browser_profile: object, create_fields: Mapping[str, Any]) -> ProfileRef | None:
+    """``launch(browser_profile=…)``: a ``bp_`` id or a name, checked before any request (a
+    name is resolved once, through the list, inside the launch's deadline)."""
+    if browser_profile is None:
+        return None
+    if create_fields.get("browser_profile_id") is not None:
+        raise InvalidArgumentError(
+            "give browser_profile= (an id or a name) or browser_profile_id=, not both"
+        )
+    return profile_ref(browser_profile)
+
+
+def with_profile(fields: Mapping[str, Any], profile_id: str | None) -> dict[str, Any]:
+    """The create fields with the resolved profile id (when there is one)."""
+    return {**fields, "browser_profile_id": profile_id} if profile_id else dict(fields)
 
 
 def dial_target(

@@ -24,13 +24,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Generator, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from playwright.async_api import Browser, Page, Playwright
 from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp._async_attach import abandon, attach, create, release, session_of
+from skyvern_cdp._async_capture import capture_profile
 from skyvern_cdp._async_driver import Lease, driver_stats, shielded
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus, client_for
 from skyvern_cdp.config import conceal
@@ -46,16 +47,19 @@ from skyvern_cdp.lifetime import KeepAlive, keep_alive_policy
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import (
     CONNECT_ATTEMPT_TIMEOUT,
+    MIN_REQUEST_TIMEOUT,
     Deadline,
     build_reconnect_delay,
     validate_session_id,
 )
+from skyvern_cdp.policy.profiles import ProfileRef
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Connect",
     "DriverStats",
     "Launch",
+    "capture_profile",
     "connect",
     "default_page",
     "driver_stats",
@@ -68,6 +72,18 @@ logger = logging.getLogger("skyvern_cdp.async_api")
 DEFAULT_TIMEOUT = shared.DEFAULT_TIMEOUT
 DEFAULT_CLOSE_TIMEOUT = shared.DEFAULT_CLOSE_TIMEOUT
 DriverStats = shared.DriverStats
+
+
+async def resolve_profile(
+    client: AsyncSkyvernClient, ref: ProfileRef, deadline: Deadline
+) -> str:
+    """The id of a ``browser_profile=``: as given, or its name looked up within ``deadline``."""
+    if ref.profile_id is not None:
+        return ref.profile_id
+    assert ref.name is not None
+    return await client.resolve_browser_profile(
+        ref.name, timeout=max(deadline.remaining(), MIN_REQUEST_TIMEOUT)
+    )
 
 
 async def default_page(browser: Browser) -> Page:
@@ -304,8 +320,10 @@ class Launch(_BrowserContextManager):
         playwright_options: dict[str, Any] | None,
         create_fields: CreateSessionFields,
         keep_alive: bool | KeepAlive = False,
+        browser_profile: str | None = None,
     ) -> None:
         self._keep_alive = keep_alive_policy(keep_alive)
+        self._profile = shared.check_profile(browser_profile, create_fields)
         self._options = shared.check_launch(
             timeout=timeout,
             connect_attempt_timeout=connect_attempt_timeout,
@@ -326,8 +344,12 @@ class Launch(_BrowserContextManager):
         lease = Lease(self._playwright)  # the driver starts while the session is created
         session: BrowserSessionResponse | None = None
         try:
+            fields = self._fields
+            if self._profile is not None:
+                found = await resolve_profile(client, self._profile, deadline)
+                fields = cast("CreateSessionFields", shared.with_profile(fields, found))
             session = await create(
-                client, deadline, self._minutes, self._fields, self._options.close_timeout
+                client, deadline, self._minutes, fields, self._options.close_timeout
             )
             browser = await attach(
                 session.browser_session_id,
@@ -364,6 +386,7 @@ def launch(
     on_status: OnStatus | None = None,
     playwright_options: dict[str, Any] | None = None,
     keep_alive: bool | KeepAlive = False,
+    browser_profile: str | None = None,
     **create_fields: Unpack[CreateSessionFields],
 ) -> Launch:
     """Create a session, wait until it is ready, attach, and return the ``Browser``.
@@ -377,6 +400,8 @@ def launch(
     failed wait or connect, and a cancelled caller. ``keep_alive=True`` extends the session
     while the Browser is connected. Other arguments: see :func:`connect`;
     ``create_fields`` are the create body's fields (``url``, ``browser_type``, ...).
+    ``browser_profile``: a ``bp_`` id or a profile's name (looked up once through the list,
+    within ``timeout``): the session starts from that saved state (logged in).
     """
     api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     return Launch(
@@ -394,4 +419,6 @@ def launch(
         playwright_options=playwright_options,
         create_fields=create_fields,
         keep_alive=keep_alive,
+        browser_profile=browser_profile,
     )
+

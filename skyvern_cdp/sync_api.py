@@ -25,13 +25,14 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 from playwright.sync_api import Browser, Page, Playwright
 from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp._sync_attach import attach, close_session, release, session_of
+from skyvern_cdp._sync_capture import capture_profile
 from skyvern_cdp._sync_driver import Lease, check_no_foreign_loop, driver_stats
 from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient, client_for
 from skyvern_cdp.config import conceal
@@ -47,10 +48,12 @@ from skyvern_cdp.policy import (
     Deadline,
     validate_session_id,
 )
+from skyvern_cdp.policy.profiles import ProfileRef
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DriverStats",
+    "capture_profile",
     "connect",
     "default_page",
     "driver_stats",
@@ -71,6 +74,16 @@ def default_page(browser: Browser) -> Page:
         raise CDPConnectError("the browser has no default context; was it attached over CDP?")
     context = browser.contexts[0]
     return context.pages[0] if context.pages else context.new_page()
+
+
+def resolve_profile(http: SkyvernClient, ref: ProfileRef, deadline: Deadline) -> str:
+    """The id of a ``browser_profile=``: as given, or its name looked up within ``deadline``."""
+    if ref.profile_id is not None:
+        return ref.profile_id
+    assert ref.name is not None
+    return http.resolve_browser_profile(
+        ref.name, timeout=max(deadline.remaining(), MIN_REQUEST_TIMEOUT)
+    )
 
 
 def _kept(browser: Browser, http: SkyvernClient, keep_alive: KeepAlive | None) -> Browser:
@@ -148,6 +161,7 @@ def launch(
     on_status: OnStatus | None = None,
     playwright_options: dict[str, Any] | None = None,
     keep_alive: bool | KeepAlive = False,
+    browser_profile: str | None = None,
     **create_fields: Unpack[CreateSessionFields],
 ) -> Browser:
     """Create a session, wait until it is ready, attach, and return the ``Browser``.
@@ -159,6 +173,8 @@ def launch(
     so does a failed wait or connect, and a KeyboardInterrupt (also one that lands while the
     create request is in flight: the request finishes in a worker thread and what it made is
     closed before the interrupt is re-raised). ``keep_alive``: see :func:`connect`.
+    ``browser_profile``: a ``bp_`` id or a profile's name (looked up once through the list,
+    within ``timeout``): the session starts from that saved state.
     """
     api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
     policy = keep_alive_policy(keep_alive)
@@ -170,6 +186,7 @@ def launch(
         session_timeout_minutes=session_timeout_minutes,
         create_fields=create_fields,
     )
+    profile = shared.check_profile(browser_profile, create_fields)
     http, owns_client = client_for(
         SkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
     )
@@ -178,6 +195,9 @@ def launch(
     session: BrowserSessionResponse | None = None
     try:
         check_no_foreign_loop(playwright)
+        if profile is not None:
+            found = resolve_profile(http, profile, deadline)
+            create_fields = cast("CreateSessionFields", shared.with_profile(create_fields, found))
         session = _create(http, deadline, session_timeout_minutes, create_fields, options)
         browser = attach(
             session.browser_session_id, http, owns_client, True, lease, options, deadline, on_status
@@ -265,3 +285,4 @@ def _create(
     except KeyboardInterrupt:
         create.abandon()
         raise
+

@@ -121,6 +121,8 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="with --launch: the session's lifetime in minutes")
     relay.add_argument("--url", default=None, help="with --launch: the page the session opens")
     relay.add_argument("--browser-type", default=None, choices=BROWSER_TYPES)
+    relay.add_argument("--profile", default=None, metavar="NAME|bp_ID",
+                       help="with --launch: start from this browser profile (a name or an id)")
     relay.add_argument("--ready-timeout", type=_seconds, default=DEFAULT_READY_TIMEOUT,
                        metavar="S", help="how long to wait until the session is ready")
     relay.set_defaults(handler="skyvern_cdp.relay.command:run")
@@ -151,6 +153,7 @@ def exit_code_for(exc: BaseException) -> int:
         AuthenticationError,
         InsecureTransportError,
         InvalidArgumentError,
+        ProfileNotFoundError,
         SessionClosedError,
         SessionEndedError,
         SessionNotFoundError,
@@ -158,7 +161,7 @@ def exit_code_for(exc: BaseException) -> int:
 
     if isinstance(exc, (InvalidArgumentError, InsecureTransportError)):
         return EXIT_USAGE
-    if isinstance(exc, (AuthenticationError, SessionNotFoundError)):
+    if isinstance(exc, (AuthenticationError, SessionNotFoundError, ProfileNotFoundError)):
         return EXIT_AUTH_OR_NOT_FOUND
     if isinstance(exc, (SessionEndedError, SessionClosedError)):
         return EXIT_SESSION_ENDED

@@ -77,6 +77,8 @@ def _add_launch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     launch.add_argument("--url", default=None, help="the page the session opens")
     launch.add_argument("--browser-type", default=None,
                         choices=BROWSER_TYPES)
+    launch.add_argument("--profile", default=None, metavar="NAME|bp_ID",
+                        help="start from this browser profile (a name, or its bp_ id)")
     launch.add_argument("--ready-timeout", type=_seconds, default=DEFAULT_READY_TIMEOUT,
                         metavar="S", help="how long to wait until it is ready")
     launch.set_defaults(handler=_launch)
@@ -161,7 +163,15 @@ def _launch(args: argparse.Namespace) -> int:
         fields["url"] = args.url
     if args.browser_type is not None:
         fields["browser_type"] = args.browser_type
+    if args.profile is not None:
+        from skyvern_cdp.policy.profiles import profile_ref
+
+        profile_ref(args.profile)  # a bad id or name is a usage error, before any request
     with _client(args) as client:
+        if args.profile is not None:  # a name is looked up once, through the list
+            fields["browser_profile_id"] = client.resolve_browser_profile(
+                args.profile, timeout=args.ready_timeout
+            )
         session = client.create_browser_session(
             session_timeout_minutes=args.timeout_minutes, **fields
         )

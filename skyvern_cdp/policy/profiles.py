@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 from skyvern_cdp.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
+    ProfileExistsError,
     ProfileSourceError,
+    ProfileUploadPendingError,
 )
 from skyvern_cdp.policy.retry import is_retryable_create_error
 
@@ -31,6 +33,8 @@ __all__ = [
     "PROFILE_NAME_MAX_LENGTH",
     "RESOLVE_PAGE_SIZE",
     "ProfileRef",
+    "capture_conflict",
+    "capture_not_saved",
     "classify_profile_400",
     "is_retryable_profile_create",
     "match_profile",
@@ -208,3 +212,38 @@ def match_profile(name: str, profiles: Iterable[BrowserProfile]) -> BrowserProfi
 def more_pages(count: int, page_size: int) -> bool:
     """Whether a list page of ``count`` items may have a next page."""
     return count >= page_size
+
+
+def capture_conflict(
+    name: str, found: BrowserProfile | None, replace: bool
+) -> ProfileExistsError | None:
+    """Before a capture launches anything: an error when ``name`` is taken and the caller did
+    not ask to replace it (so nobody logs in for nothing), else ``None``.
+
+    >>> capture_conflict("crm", None, replace=False) is None
+    True
+    """
+    if found is None or replace:
+        return None
+    return ProfileExistsError(
+        f"a browser profile named {name!r} exists already ({found.browser_profile_id});"
+        " pass replace=True to capture it anew (the old one is deleted once the new login is"
+        " saved), or choose another name, or delete it first:"
+        f" skyvern-cdp profile delete {found.browser_profile_id}",
+        status_code=409,
+    )
+
+
+def capture_not_saved(
+    name: str, session_id: str, cause: BaseException
+) -> ProfileUploadPendingError:
+    """The deadline passed before the captured session's state was saved: the session is
+    closed, and its state can still become the profile later."""
+    return ProfileUploadPendingError(
+        f"the login of session {session_id} was not saved as profile {name!r} within the"
+        f" deadline ({cause}); the session is closed; create the profile later with"
+        f" `skyvern-cdp profile create {name!r} --from {session_id}`, or pass a longer timeout=",
+        status_code=getattr(cause, "status_code", None),
+        body=getattr(cause, "body", None),
+        reason="upload_pending",
+    )

@@ -5,7 +5,8 @@
 ...     print(endpoint.url)             # http://127.0.0.1:9222: Selenium's debuggerAddress,
 ...     await endpoint.wait_ended()     # Puppeteer's browserURL, chrome://inspect, MCP servers
 
-``relay(create={...})`` (no id) creates a session first and closes it when the block ends.
+``relay(create={...})`` (no id) creates a session first and closes it when the block ends;
+``create={"browser_profile": "crm"}`` starts it from a browser profile (an id or a name).
 
 It waits until the session is ready, opens the session's browser-level websocket (sending
 ``x-api-key`` under the same trusted-host rule as ``connect``), then serves what Chrome's own
@@ -32,6 +33,8 @@ import httpx
 from skyvern_cdp._async_attach import close_session
 from skyvern_cdp._async_attach import create as create_session
 from skyvern_cdp._async_driver import shielded
+from skyvern_cdp._attachment import check_profile, with_profile
+from skyvern_cdp.async_api import resolve_profile
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
 from skyvern_cdp.config import Settings, validate_timeout
 from skyvern_cdp.errors import (
@@ -140,6 +143,8 @@ async def relay(
         raise InvalidArgumentTypeError("create must be a mapping of create options")
     if session_id is not None and create is not None:
         raise InvalidArgumentError("give a session id or create options, not both")
+    fields = dict(create or {})
+    profile = check_profile(fields.pop("browser_profile", None), fields)
     host = check_host(host)
     port = _check_port(port)
     timeout = validate_timeout(timeout)
@@ -149,11 +154,13 @@ async def relay(
     launched = False
     try:
         if session_id is None:
-            fields = dict(create or {})
             minutes = fields.pop("session_timeout_minutes", None)
+            deadline = Deadline(timeout)
+            if profile is not None:  # a name is looked up once, within the deadline
+                fields = with_profile(fields, await resolve_profile(api, profile, deadline))
             # cancelled mid-request (Ctrl-C), it still learns the new id and closes it
             made = await create_session(
-                api, Deadline(timeout), minutes, cast(CreateSessionFields, fields), CLOSE_TIMEOUT
+                api, deadline, minutes, cast(CreateSessionFields, fields), CLOSE_TIMEOUT
             )
             session_id, launched = made.browser_session_id, True
         try:

@@ -51,6 +51,8 @@ def _create_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["url"] = args.url
     if args.browser_type is not None:
         fields["browser_type"] = args.browser_type
+    if getattr(args, "profile", None) is not None:
+        fields["browser_profile"] = args.profile
     return fields
 
 
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.session_id is None) == (not args.launch):
         _say("give a session ID, or --launch to create one (not both)")
         return EXIT_USAGE
-    if not args.launch and (args.url or args.timeout_minutes or args.browser_type):
-        _say("--url, --timeout-minutes and --browser-type go with --launch")
+    if not args.launch and (
+        args.url or args.timeout_minutes or args.browser_type or getattr(args, "profile", None)
+    ):
+        _say("--url, --timeout-minutes, --browser-type and --profile go with --launch")
         return EXIT_USAGE
     from skyvern_cdp.relay import check_host
 

@@ -1,0 +1,258 @@
+"""Capturing a profile and launching from it, in both shells, on the local backend with a real
+Chromium: the login is kept, a taken name is a clear choice, bad input fails before any
+request, and an error or an interrupt during a capture closes what it opened."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from skyvern_cdp import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+    SkyvernClient,
+    async_api,
+    sync_api,
+)
+from skyvern_cdp.local import LocalBackend
+
+from conftest import wait_for
+from scripted_api import ScriptedAPI
+
+pytestmark = pytest.mark.browser
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<title>site</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No request log on stderr."""
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def client(backend: LocalBackend) -> Iterator[SkyvernClient]:
+    with SkyvernClient(backend.api_key, backend.base_url) as made:
+        yield made
+
+
+def _name() -> str:
+    return f"login-{uuid.uuid4().hex[:8]}"
+
+
+def _live(client: SkyvernClient) -> list[str]:
+    return [s.browser_session_id for s in client.list_browser_sessions()]
+
+
+SET = "v => { document.cookie = 'who=' + v + '; max-age=3600; path=/';" \
+    " localStorage.setItem('who', v); }"
+GET = "() => [document.cookie, localStorage.getItem('who')]"
+
+
+def test_sync_capture_then_launch_by_name(client: SkyvernClient, site: str) -> None:
+    name = _name()
+    capture = sync_api.capture_profile(name, client=client, timeout=120, description="d")
+    with capture as browser:
+        page = sync_api.default_page(browser)
+        page.goto(site)
+        page.evaluate(SET, "alice")
+    assert capture.profile is not None
+    assert capture.profile.name == name
+    assert capture.profile.description == "d"
+    assert _live(client) == []
+    with sync_api.launch(client=client, timeout=60, browser_profile=name) as browser:
+        page = sync_api.default_page(browser)
+        page.goto(site)
+        cookie, stored = page.evaluate(GET)
+        assert sync_api.session_of(browser).browser_profile_id == capture.profile.browser_profile_id
+    assert "who=alice" in cookie
+    assert stored == "alice"
+
+    # The name is taken: refused before anything is launched ...
+    with (
+        pytest.raises(ProfileExistsError, match="replace=True"),
+        sync_api.capture_profile(name, client=client, timeout=60),
+    ):
+        pytest.fail("a capture of a taken name must not launch")
+    assert _live(client) == []
+    # ... unless replaced: a new profile, the old one gone.
+    def log_in(browser: Any) -> None:
+        page = sync_api.default_page(browser)
+        page.goto(site)
+        page.evaluate(SET, "bob")
+
+    new = sync_api.capture_profile(name, client=client, timeout=120, replace=True, login=log_in)
+    made = new.run()
+    assert made.browser_profile_id != capture.profile.browser_profile_id
+    with pytest.raises(ProfileNotFoundError):
+        client.get_browser_profile(capture.profile.browser_profile_id)
+    assert client.resolve_browser_profile(name) == made.browser_profile_id
+    client.delete_browser_profile(made.browser_profile_id)
+
+
+async def test_async_capture_with_login_then_launch(backend: LocalBackend, site: str) -> None:
+    name = _name()
+
+    async def log_in(browser: Any) -> None:
+        page = await async_api.default_page(browser)
+        await page.goto(site)
+        await page.evaluate(SET, "carol")
+
+    async with async_api.AsyncSkyvernClient(backend.api_key, backend.base_url) as aclient:
+        made = await async_api.capture_profile(name, client=aclient, timeout=120, login=log_in)
+        async with async_api.launch(
+            client=aclient, timeout=60, browser_profile=made.browser_profile_id
+        ) as browser:
+            page = await async_api.default_page(browser)
+            await page.goto(site)
+            cookie, stored = await page.evaluate(GET)
+        assert "who=carol" in cookie
+        assert stored == "carol"
+        with pytest.raises(ProfileNotFoundError, match="no browser profile is named"):
+            await async_api.launch(client=aclient, timeout=30, browser_profile=name + "-nope")
+        await aclient.delete_browser_profile(made.browser_profile_id)
+        assert await aclient.list_browser_sessions() == []
+
+
+def test_an_error_in_the_block_closes_the_session_and_saves_nothing(
+    client: SkyvernClient,
+) -> None:
+    name = _name()
+    capture = sync_api.capture_profile(name, client=client, timeout=60)
+    with pytest.raises(RuntimeError, match="login failed"), capture:
+        assert _live(client) == [capture.session_id]
+        raise RuntimeError("login failed")
+    assert _live(client) == []
+    assert capture.profile is None
+    assert client.find_browser_profile(name) is None
+
+
+async def test_a_cancelled_capture_closes_its_session(backend: LocalBackend) -> None:
+    name = _name()
+    inside = asyncio.Event()
+    async with async_api.AsyncSkyvernClient(backend.api_key, backend.base_url) as aclient:
+
+        async def capture() -> None:
+            async with async_api.capture_profile(name, client=aclient, timeout=60):
+                inside.set()
+                await asyncio.sleep(60)
+
+        task = asyncio.ensure_future(capture())
+        await asyncio.wait_for(inside.wait(), 60)
+        assert len(await aclient.list_browser_sessions()) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await aclient.list_browser_sessions() == []
+        assert await aclient.find_browser_profile(name) is None
+
+
+def test_unknown_profile_name_on_launch_creates_nothing(client: SkyvernClient) -> None:
+    with pytest.raises(ProfileNotFoundError, match="'nobody-here'"):
+        sync_api.launch(client=client, timeout=30, browser_profile="nobody-here")
+    assert _live(client) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"name": ""}, InvalidArgumentError),
+        ({"name": "bp_not_a_name"}, InvalidArgumentError),
+        ({"name": 7}, InvalidArgumentTypeError),
+        ({"name": "ok", "replace": "yes"}, InvalidArgumentTypeError),
+        ({"name": "ok", "timeout": -1}, InvalidArgumentError),
+        ({"name": "ok", "generate_browser_profile": False}, InvalidArgumentError),
+        ({"name": "ok", "urll": "https://typo"}, InvalidArgumentError),
+        ({"name": "ok", "session_timeout_minutes": 1}, InvalidArgumentError),
+    ],
+)
+def test_bad_capture_input_fails_before_any_request(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    with ScriptedAPI() as api:
+        with pytest.raises(error):
+            sync_api.capture_profile(base_url=api.base_url, api_key="k", **kwargs)
+        with pytest.raises(error):
+            async_api.capture_profile(base_url=api.base_url, api_key="k", **kwargs)
+        for bad in ("", "bp_", "bp_a/b", 3):
+            with pytest.raises(InvalidArgumentError):
+                sync_api.launch(base_url=api.base_url, api_key="k", browser_profile=bad)
+            with pytest.raises(InvalidArgumentError):
+                async_api.launch(base_url=api.base_url, api_key="k", browser_profile=bad)
+        with pytest.raises(InvalidArgumentError, match="not both"):
+            sync_api.launch(
+                base_url=api.base_url, api_key="k", browser_profile="x", browser_profile_id="bp_1"
+            )
+        assert api.requests == []
+
+
+CAPTURE_SCRIPT = """
+import sys, time
+from skyvern_cdp import sync_api
+try:
+    with sync_api.capture_profile(sys.argv[2], base_url=sys.argv[1], timeout=120) as browser:
+        print(sync_api.session_of(browser).browser_session_id, flush=True)
+        time.sleep(120)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    raise SystemExit(130)
+"""
+
+
+def test_ctrl_c_during_a_capture_closes_the_session(
+    backend: LocalBackend, client: SkyvernClient
+) -> None:
+    name = _name()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKYVERN_", "PYTEST_"))}
+    env["SKYVERN_API_KEY"] = backend.api_key or ""
+    with subprocess.Popen(
+        [sys.executable, "-c", CAPTURE_SCRIPT, backend.base_url, name],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as child:
+        try:
+            assert child.stdout is not None
+            sid = child.stdout.readline().strip()
+            assert sid.startswith("pbs_"), child.stderr.read() if child.stderr else ""
+            assert _live(client) == [sid]
+            child.send_signal(signal.SIGINT)  # a real Ctrl-C while the user logs in
+            out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(10)
+    assert child.returncode == 130, (out, err)
+    assert wait_for(lambda: _live(client) == [], timeout=10)
+    assert client.get_browser_session(sid).status == "completed"
+    assert client.find_browser_profile(name) is None
