@@ -53,6 +53,7 @@ is asked for. (PYTEST_DONT_REWRITE: it has no test asserts, so pytest need not r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
 
 from skyvern_cdp._pytest.active import SkyvernPlugin
+from skyvern_cdp._pytest.login import has_login_hook
 from skyvern_cdp._pytest.options import (
     _INACTIVE,
     PLUGIN_NAME,
@@ -80,10 +82,19 @@ from skyvern_cdp._pytest.options import (
 __all__ = ["PluginUsageError", "SkyvernPlugin", "pytest_addoption", "pytest_configure"]
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from skyvern_cdp._pytest import login
+
+    pluginmanager.add_hookspecs(login)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     options = resolve_options(config)
     if options is None:
         return
+    if options.launch and (options.profile is not None or has_login_hook(config)):
+        # A profile's logins live in the session's default context (a new one has none).
+        options = dataclasses.replace(options, default_context=True)
     browsers = config.getoption("browser", default=None) or []
     others = sorted(set(browsers) - {"chromium"})
     if others:

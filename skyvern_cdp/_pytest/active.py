@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
 
 from skyvern_cdp._pytest.ledger import Ledger
+from skyvern_cdp._pytest.login import PROFILE_KEY, prepare_profile
 from skyvern_cdp._pytest.options import (
     _LEDGER_KEY,
     _PLAYWRIGHT_FIXTURES,
@@ -61,6 +62,10 @@ class SkyvernPlugin:
             ledger_dir = tempfile.mkdtemp(prefix="skyvern-cdp-ledger-")
             self._own_ledger = True
         self.ledger = Ledger(Path(ledger_dir)) if ledger_dir else None
+        #: The browser profile launched sessions start from (a worker gets it from the
+        #: controller), and what the log-in-once step did.
+        self.profile_id: str | None = workerinput.get(PROFILE_KEY) if workerinput else None
+        self.login_note: str | None = None
         # launched sessions (this process's, or its workers' in the ledger) outlive a plain
         # SIGTERM; taken as Ctrl-C, it ends the run through teardown and the sweep
         self._sigterm = SigtermAsInterrupt()
@@ -106,7 +111,9 @@ class SkyvernPlugin:
         timeout = self.options.timeout
         if self.options.launch:
             if self._launched is None:
-                created = self.client.create_browser_session(timeout=timeout)
+                created = self.client.create_browser_session(
+                    timeout=timeout, **self._create_fields()
+                )
                 self._launched = created.browser_session_id
                 if self.ledger is not None:
                     self.ledger.record("created", self._launched)
@@ -118,6 +125,9 @@ class SkyvernPlugin:
             session_id = self.options.session_id
         self._session = self.client.wait_for_browser_session(session_id, timeout=timeout)
         return self._session
+
+    def _create_fields(self) -> dict[str, Any]:
+        return {"browser_profile_id": self.profile_id} if self.profile_id else {}
 
     def _keep_alive(self, session_id: str) -> None:
         """Extend the launched session from a background thread while the run lasts."""
@@ -143,12 +153,24 @@ class SkyvernPlugin:
         )
         key = "set" if options.settings.api_key else "none"
         context = "default context" if options.default_context else "a new context per test"
-        return f"skyvern_cdp: {what} on {options.settings.base_url} (api key: {key}; {context})"
+        line = f"skyvern_cdp: {what} on {options.settings.base_url} (api key: {key}; {context})"
+        if self.login_note or self.profile_id:
+            line += f"\nskyvern_cdp: {self.login_note or 'from profile ' + str(self.profile_id)}"
+        return line
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Log in once (or look the profile up) before any test, and before xdist's workers
+        start: they get the profile's id."""
+        if self.options.launch and not self.is_worker:
+            self.profile_id = prepare_profile(self)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         if self.ledger is not None:
             node.workerinput[_LEDGER_KEY] = str(self.ledger.directory)
+        if self.profile_id is not None:
+            node.workerinput[PROFILE_KEY] = self.profile_id
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.failed:

@@ -26,6 +26,10 @@ TIMEOUT_ENV = "SKYVERN_CDP_TIMEOUT"
 KEEP_ON_FAILURE_ENV = "SKYVERN_CDP_KEEP_ON_FAILURE"
 DEFAULT_CONTEXT_ENV = "SKYVERN_CDP_DEFAULT_CONTEXT"
 KEEP_ALIVE_MARGIN_ENV = "SKYVERN_CDP_KEEP_ALIVE_MARGIN"
+PROFILE_ENV = "SKYVERN_CDP_PROFILE"
+LOGIN_MAX_AGE_ENV = "SKYVERN_CDP_LOGIN_MAX_AGE"
+#: Seconds a profile captured by the login hook is reused on the next runs.
+DEFAULT_LOGIN_MAX_AGE = 3600.0
 
 #: The name the active plugin is registered under (``config.pluginmanager.get_plugin``).
 PLUGIN_NAME = "skyvern_cdp_session"
@@ -113,6 +117,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="extend a launched session while the run lasts, once fewer than S seconds are"
         f" left (default 300; 0: off); env {KEEP_ALIVE_MARGIN_ENV}",
     )
+    group.addoption(
+        "--skyvern-profile",
+        metavar="NAME|bp_ID",
+        default=None,
+        help="every launched session starts from this browser profile (implies"
+        f" --skyvern-launch); with a pytest_skyvern_login hook, the name it captures; env"
+        f" {PROFILE_ENV}",
+    )
+    group.addoption(
+        "--skyvern-login-max-age",
+        metavar="S",
+        default=None,
+        help="reuse the profile a pytest_skyvern_login hook captured less than S seconds ago"
+        f" (default {DEFAULT_LOGIN_MAX_AGE:g}; 0: log in on every run); env {LOGIN_MAX_AGE_ENV}",
+    )
+    parser.addini("skyvern_profile", "browser profile (name or bp_ id) to start from", default=None)
+    parser.addini("skyvern_login_max_age", "seconds a captured login is reused", default=None)
     parser.addini("skyvern_session", "session id to attach to (pbs_…)", default=None)
     parser.addini(
         "skyvern_keep_alive_margin",
@@ -184,6 +205,10 @@ class Options:
     default_context: bool
     #: How a launched session is kept alive for the run (``None``: it is not).
     keep_alive: KeepAlive | None = None
+    #: ``--skyvern-profile``: the profile (a name or an id) launched sessions start from.
+    profile: str | None = None
+    #: ``--skyvern-login-max-age``: seconds a login hook's profile is reused.
+    login_max_age: float = DEFAULT_LOGIN_MAX_AGE
 
     @property
     def mode(self) -> str:
@@ -197,6 +222,13 @@ def resolve_options(config: pytest.Config) -> Options | None:
     """
     session_id = _text(config, "skyvern_session", SESSION_ENV, "skyvern_session")
     launch = _flag(config, "skyvern_launch", LAUNCH_ENV, "skyvern_launch")
+    profile = _text(config, "skyvern_profile", PROFILE_ENV, "skyvern_profile")
+    if profile is not None and session_id is not None:
+        raise PluginUsageError(
+            "--skyvern-profile and --skyvern-session exclude each other: a profile applies to"
+            " the sessions the plugin launches, not to one that runs already"
+        )
+    launch = launch or profile is not None
     if session_id is None and not launch:
         stray = [
             name
@@ -207,6 +239,7 @@ def resolve_options(config: pytest.Config) -> Options | None:
                 ("--skyvern-keep-on-failure", "skyvern_keep_on_failure"),
                 ("--skyvern-default-context", "skyvern_default_context"),
                 ("--skyvern-keep-alive-margin", "skyvern_keep_alive_margin"),
+                ("--skyvern-login-max-age", "skyvern_login_max_age"),
             )
             if config.getoption(dest) is not None
         ]
@@ -241,6 +274,12 @@ def resolve_options(config: pytest.Config) -> Options | None:
             base_url=_text(config, "skyvern_base_url", BASE_URL_ENV, "skyvern_base_url"),
         )
         keep_alive = _keep_alive(config)
+        if profile is not None:
+            from skyvern_cdp.policy.profiles import profile_ref
+
+            profile_ref(profile.strip())
+            profile = profile.strip()
+        login_max_age = _login_max_age(config)
     except PluginUsageError:
         raise
     except SkyvernCDPError as exc:
@@ -258,7 +297,26 @@ def resolve_options(config: pytest.Config) -> Options | None:
             config, "skyvern_default_context", DEFAULT_CONTEXT_ENV, "skyvern_default_context"
         ),
         keep_alive=keep_alive,
+        profile=profile,
+        login_max_age=login_max_age,
     )
+
+
+def _login_max_age(config: pytest.Config) -> float:
+    import math
+
+    raw = _text(config, "skyvern_login_max_age", LOGIN_MAX_AGE_ENV, "skyvern_login_max_age")
+    if raw is None:
+        return DEFAULT_LOGIN_MAX_AGE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise PluginUsageError(
+            f"--skyvern-login-max-age must be a number of seconds >= 0, got {raw[:20]!r}"
+        )
+    return value
 
 
 def _keep_alive(config: pytest.Config) -> KeepAlive | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from skyvern_cdp.errors import (
@@ -37,6 +38,7 @@ __all__ = [
     "capture_not_saved",
     "classify_profile_400",
     "is_retryable_profile_create",
+    "login_decision",
     "match_profile",
     "more_pages",
     "profile_ref",
@@ -247,3 +249,21 @@ def capture_not_saved(
         body=getattr(cause, "body", None),
         reason="upload_pending",
     )
+
+
+def login_decision(found: BrowserProfile | None, *, now: datetime, max_age: float) -> str:
+    """What a test run with a log-in-once hook does about its profile: ``reuse`` one captured
+    less than ``max_age`` seconds ago (by ``created_at``: a write-back refreshes
+    ``modified_at``, not the login), else ``capture`` (none yet) or ``recapture`` (too old, or
+    ``max_age`` 0: log in on every run).
+
+    >>> from datetime import timezone
+    >>> login_decision(None, now=datetime.now(timezone.utc), max_age=3600)
+    'capture'
+    """
+    if found is None:
+        return "capture"
+    created = found.created_at
+    if max_age > 0 and created is not None and (now - created).total_seconds() < max_age:
+        return "reuse"
+    return "recapture"
