@@ -167,6 +167,15 @@ async def test_hosts_and_origins_are_refused_as_chrome_refuses_them(
                 assert "not an IP address or localhost" in refused.text
             for host in ("localhost", f"127.0.0.1:{ep.port}"):
                 assert (await http.get("/json/version", headers={"Host": host})).status_code == 200
+            # A web page's fetch() (what Chrome sends): the shared rule of policy.web, 403.
+            page = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site",
+                    "Sec-Fetch-Mode": "cors"}
+            before = len((await http.get("/json/list")).json())
+            for method, path in (("GET", "/json/version"), ("PUT", "/json/new?about:blank")):
+                assert (await http.request(method, path, headers=page)).status_code == 403
+            assert len((await http.get("/json/list")).json()) == before
+            rebound = await http.get("/json/list", headers={"Host": "evil.example@127.0.0.1"})
+            assert rebound.status_code == 500
             ws_url = (await http.get("/json/version")).json()["webSocketDebuggerUrl"]
             with pytest.raises(InvalidStatus) as info:
                 await connect(ws_url, origin="https://evil.example", proxy=None)  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ from skyvern_cdp.cli._args import (
 from skyvern_cdp.cli._output import _secrets
 from skyvern_cdp.cli.profiles import add_profile
 from skyvern_cdp.cli.sessions import BROWSER_TYPES
+from skyvern_cdp.local.registry import DEFAULT_MAX_SESSIONS
 
 __all__ = [
     "BROWSER_TYPES",
@@ -75,7 +76,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = commands.add_parser("serve", help="run the local backend (Skyvern's API over Chromium)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    serve.add_argument("--max-sessions", type=int, default=None)
+    serve.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, metavar="N",
+                       help=f"live sessions at most (default {DEFAULT_MAX_SESSIONS}); past it,"
+                       " create answers 429")
     serve.add_argument("--ready-delay", type=float, default=0.0, metavar="S",
                        help="seconds a session stays 'created' before it runs")
     serve.add_argument("--allow-remote", action="store_true",

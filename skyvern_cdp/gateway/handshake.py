@@ -22,13 +22,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+
+from skyvern_cdp.policy.web import host_allowed
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -150,28 +150,6 @@ def _headers(lines: Iterable[str]) -> tuple[tuple[str, str], ...]:
             raise HeadError("control character in a header value")
         found.append((name, value))
     return tuple(found)
-
-
-def host_allowed(host: str | None) -> bool:
-    """Chrome's DNS-rebinding rule: a ``Host`` must be an IP literal or ``localhost``.
-
-    No ``Host`` at all is allowed (HTTP/1.0 clients), as Chrome allows it.
-    """
-    if host is None:
-        return True
-    try:
-        name = urlsplit("//" + host).hostname
-    except ValueError:
-        return False
-    if not name:
-        return False
-    if name == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def key_matches(given: str | None, expected: str | None) -> bool:

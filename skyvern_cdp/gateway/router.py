@@ -9,6 +9,8 @@
 A request for ``/<session id>/devtools/...`` is checked the way the cloud checks it, then
 its bytes are piped to that session's Chromium (which stays on loopback):
 
+- a ``Host`` that is not an IP literal or ``localhost``, or a web page's ``Origin``: HTTP 403
+  (:mod:`skyvern_cdp.policy.web`, the rule of the backend's API and of the relay too).
 - ``x-api-key`` missing or wrong (when the backend has a key): HTTP 401. A backend started
   without a key checks nothing, as its API checks nothing then.
 - unknown session: 404; not running yet: 503 with ``Retry-After`` (clients retry);
@@ -48,6 +50,7 @@ from skyvern_cdp.gateway.pipe import (
     open_upstream,
     read_head,
 )
+from skyvern_cdp.policy.web import web_refusal
 
 __all__ = [
     "Forward",
@@ -123,8 +126,26 @@ def split_session_path(path: str) -> tuple[str, str] | None:
     return sid, "/" + rest
 
 
-def decide(head: RequestHead, *, api_key: str | None, lookup: Callable[[str], Route]) -> Decision:
-    """What to do with one request to the router; the order of checks is the cloud's."""
+def decide(
+    head: RequestHead,
+    *,
+    api_key: str | None,
+    lookup: Callable[[str], Route],
+    names: tuple[str, ...] = (),
+) -> Decision:
+    """What to do with one request to the router; the order of checks is the cloud's, after
+    the web guard (:func:`~skyvern_cdp.policy.web.web_refusal`: 403 for a foreign ``Host`` or
+    ``Origin``, so a web page can use no session even when the backend has no key)."""
+    refusal = web_refusal(
+        method=head.method,
+        host=head.header("host"),
+        origin=head.header("origin"),
+        sec_fetch_site=head.header("sec-fetch-site"),
+        sec_fetch_mode=head.header("sec-fetch-mode"),
+        names=names,
+    )
+    if refusal is not None:
+        return Refuse(refusal.status, refusal.detail)
     if not key_matches(head.header("x-api-key"), api_key):
         return Refuse(401, "Unauthorized: x-api-key is missing or wrong")
     split = split_session_path(head.path)
@@ -149,9 +170,16 @@ def decide(head: RequestHead, *, api_key: str | None, lookup: Callable[[str], Ro
 class Router:
     """The asyncio server in front of the backend's browsers; see the module docstring."""
 
-    def __init__(self, *, lookup: Callable[[str], Route], api_key: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        lookup: Callable[[str], Route],
+        api_key: str | None,
+        host_names: tuple[str, ...] = (),
+    ) -> None:
         self._lookup = lookup
         self._api_key = api_key
+        self._names = host_names
         self._server: asyncio.Server | None = None
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}
 
@@ -186,7 +214,7 @@ class Router:
             except (HeadError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
                 writer.write(http_response(400, "Bad Request"))
                 return
-            decision = decide(head, api_key=self._api_key, lookup=self._lookup)
+            decision = decide(head, api_key=self._api_key, lookup=self._lookup, names=self._names)
             if isinstance(decision, Refuse):
                 extra = {"Retry-After": str(decision.retry_after)} if decision.retry_after else {}
                 writer.write(http_response(decision.status, decision.body, headers=extra))

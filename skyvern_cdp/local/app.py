@@ -18,7 +18,10 @@ Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the serve
 =====================================  ===================================================
 
 The pages under ``/sessions/`` need no key: a person opens them in a browser, and the
-session id in their URL is unguessable.
+session id in their URL is unguessable. No route answers a web page of another origin, or a
+request whose ``Host`` is not an IP literal or ``localhost`` (DNS rebinding): see
+:mod:`skyvern_cdp.policy.web`. A create's ``url`` is ``http:``, ``https:``, ``data:`` or
+``about:blank`` (422 for ``file:``, ``chrome:`` ...).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,6 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from skyvern_cdp.config import redact_address
 from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
+from skyvern_cdp.local.guard import WebGuardMiddleware
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
 from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
@@ -51,6 +56,7 @@ from skyvern_cdp.local.registry import (
     is_session_id,
 )
 from skyvern_cdp.models import Extensions, PersistentBrowserType
+from skyvern_cdp.policy.web import create_url_refusal
 
 __all__ = ["RETRY_AFTER_SECONDS", "create_app", "spec_document"]
 
@@ -114,6 +120,9 @@ class CreateBrowserSessionRequest(BaseModel):
             ".", ""
         ).isalnum()):
             value = "https://" + value  # as Skyvern does for a bare host
+        refusal = create_url_refusal(value)
+        if refusal is not None:
+            raise ValueError(refusal)
         return value
 
 
@@ -178,8 +187,13 @@ def _session_schema_response(description: str) -> dict[int | str, dict[str, Any]
     }
 
 
-def create_app(*, api_key: str | None = None) -> FastAPI:
-    """The ASGI app. Set ``app.state.manager`` to a running :class:`SessionManager`."""
+def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) -> FastAPI:
+    """The ASGI app. Set ``app.state.manager`` to a running :class:`SessionManager`.
+
+    Every route is behind :class:`~skyvern_cdp.local.guard.WebGuardMiddleware` (a foreign
+    ``Host`` or ``Origin`` gets 403); ``host_names`` are host names, besides IP literals and
+    ``localhost``, that clients may use to reach the server.
+    """
     app = FastAPI(
         title="Skyvern API (skyvern-cdp local backend)",
         description="Skyvern's browser-session API over local Chromium processes.",
@@ -187,6 +201,8 @@ def create_app(*, api_key: str | None = None) -> FastAPI:
     )
     if api_key:
         app.add_middleware(_APIKeyMiddleware, api_key=api_key)
+    # Added last, so it runs first: no route, and no key check, sees a web page's request.
+    app.add_middleware(WebGuardMiddleware, names=tuple(host_names))
 
     def manager_of(request: Request) -> SessionManager:
         manager: SessionManager = request.app.state.manager

@@ -42,6 +42,8 @@ from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 from skyvern_cdp.gateway.router import Router, session_address
 from skyvern_cdp.local._checks import check_path, check_ready_delay, check_text, number
 from skyvern_cdp.local.chromium import BrowserNotFoundError, find_chromium
+from skyvern_cdp.local.registry import DEFAULT_MAX_SESSIONS
+from skyvern_cdp.policy.web import listen_names
 
 if TYPE_CHECKING:
     import uvicorn
@@ -67,7 +69,8 @@ class LocalBackend:
     - ``api_key``: when set, every ``/v1`` request needs ``x-api-key: <api_key>``.
     - ``host``/``port``: where to listen; loopback and a free port by default. A host that is
       not loopback needs ``allow_remote=True``.
-    - ``max_sessions``: live sessions at most; past it, create answers 429 with Retry-After.
+    - ``max_sessions``: live sessions at most (``DEFAULT_MAX_SESSIONS``, 8; ``None``: no cap);
+      past it, create answers 429 with Retry-After.
     - ``ready_delay``: seconds a session stays ``created`` before its Chromium starts
       (``(low, high)`` draws uniformly per session): simulates cloud provisioning.
     - ``chromium_args``: extra Chromium flags, e.g. ``CLOSED_NETWORK_ARGS`` in tests.
@@ -85,7 +88,7 @@ class LocalBackend:
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        max_sessions: int | None = None,
+        max_sessions: int | None = DEFAULT_MAX_SESSIONS,
         ready_delay: float | tuple[float, float] = 0.0,
         chromium_args: Sequence[str] = (),
         chromium_executable: str | None = None,
@@ -149,9 +152,7 @@ class LocalBackend:
 
     def __repr__(self) -> str:
         key = "<set>" if self._api_key else None
-        state = "running" if self._started and not self._stopped else (
-            "stopped" if self._stopped else "not started"
-        )
+        state = "stopped" if self._stopped else ("running" if self._started else "not started")
         return f"LocalBackend(base_url={self._base_url!r}, api_key={key}, {state})"
 
     # ---- what callers read -------------------------------------------------------------
@@ -315,7 +316,8 @@ class LocalBackend:
         manager.start()
         self._manager = manager
         assert self._router_sock is not None
-        router = Router(lookup=manager.route, api_key=self._api_key)
+        names = listen_names(self._host)  # who may reach us: IP literals, localhost, our host
+        router = Router(lookup=manager.route, api_key=self._api_key, host_names=names)
         await router.start(self._router_sock)
         self._router = router
         router_host, router_port = self._router_sock.getsockname()[:2]
@@ -323,7 +325,7 @@ class LocalBackend:
             router_host, router_port, sid, path
         )
         manager.on_ended = router.session_ended
-        app = create_app(api_key=self._api_key)
+        app = create_app(api_key=self._api_key, host_names=names)
         app.state.manager = manager
         config = uvicorn.Config(
             app,
@@ -334,12 +336,10 @@ class LocalBackend:
             ws="none",
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
-        self._server = server
+        self._server = server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
-            # uvicorn exposes readiness only as a flag.
-            while not server.started and not serving.done():  # noqa: ASYNC110
+            while not server.started and not serving.done():  # noqa: ASYNC110 (only a flag)
                 await asyncio.sleep(0.005)
             if serving.done():
                 serving.result()
@@ -412,8 +412,7 @@ class LocalBackend:
 
 def _remove_tree(path: Path) -> None:
     deadline = time.monotonic() + 5.0
-    while True:
-        shutil.rmtree(path, ignore_errors=True)
-        if not path.exists() or time.monotonic() > deadline:
-            return
+    shutil.rmtree(path, ignore_errors=True)
+    while path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+        shutil.rmtree(path, ignore_errors=True)

@@ -111,6 +111,11 @@ def grant_extension(current: int, additional: int) -> tuple[int, str | None]:
     return wanted, None
 
 
+#: Live sessions a local backend runs at once unless told otherwise (``--max-sessions``): a
+#: Chromium each, so a runaway loop, or a web page that got through, cannot exhaust the machine.
+DEFAULT_MAX_SESSIONS = 8
+
+
 class CapacityError(Exception):
     """The server already holds ``max_sessions`` live sessions."""
 

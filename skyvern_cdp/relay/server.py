@@ -13,7 +13,9 @@
   session (:mod:`.page`).
 
 As Chrome does, it refuses a ``Host`` that is neither an IP literal nor ``localhost`` (HTTP
-500) and a websocket with an ``Origin`` (HTTP 403): a web page must not drive the session.
+500), a web page's HTTP request (an ``Origin`` not its own, ``Sec-Fetch-Site: cross-site``;
+HTTP 403) and a websocket with any ``Origin`` (HTTP 403): a web page must not drive the
+session. The rule is :func:`skyvern_cdp.policy.web.web_refusal`, the local backend's too.
 """
 
 from __future__ import annotations
@@ -30,15 +32,14 @@ from urllib.parse import urlsplit
 from skyvern_cdp.gateway.handshake import (
     HeadError,
     RequestHead,
-    host_allowed,
     http_response,
     parse_request_head,
 )
 from skyvern_cdp.gateway.pipe import Upstream, close_writer, forward_websocket, read_head
 from skyvern_cdp.local.cdp import CDPConnection, CDPError
+from skyvern_cdp.policy.web import web_refusal
 from skyvern_cdp.relay.page import serve_page
 from skyvern_cdp.relay.targets import (
-    BAD_HOST,
     listed,
     page_id_of,
     route,
@@ -169,8 +170,16 @@ class RelayServer:
             except HeadError:
                 writer.write(http_response(400, "Bad Request"))
                 return
-            if not host_allowed(head.header("host")):
-                writer.write(http_response(500, BAD_HOST))
+            refusal = web_refusal(
+                method=head.method,
+                host=head.header("host"),
+                origin=head.header("origin"),
+                sec_fetch_site=head.header("sec-fetch-site"),
+                sec_fetch_mode=head.header("sec-fetch-mode"),
+            )
+            if refusal is not None:  # a bad Host gets Chrome's 500; a web page's Origin 403
+                status = 500 if refusal.kind == "host" else refusal.status
+                writer.write(http_response(status, refusal.detail))
                 return
             if head.is_websocket:
                 await self._websocket(raw, head, reader, writer)

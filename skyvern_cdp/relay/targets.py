@@ -20,6 +20,8 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from skyvern_cdp.policy.web import BAD_HOST  # Chrome's answer to a bad Host (HTTP 500)
+
 __all__ = [
     "BAD_HOST",
     "listed",
@@ -29,8 +31,6 @@ __all__ = [
     "version_entry",
 ]
 
-#: Chrome's answer to a request whose ``Host`` fails the DNS-rebinding check (HTTP 500).
-BAD_HOST = "Host header is specified and is not an IP address or localhost."
 #: Target types Chrome's ``/json/list`` does not show.
 _HIDDEN_TYPES = frozenset({"browser", "tab"})
 _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
