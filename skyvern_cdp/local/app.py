@@ -27,7 +27,6 @@ request whose ``Host`` is not an IP literal or ``localhost`` (DNS rebinding): se
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -40,12 +39,11 @@ from fastapi import Body, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skyvern_cdp.config import redact_address
 from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
-from skyvern_cdp.local.guard import WebGuardMiddleware
+from skyvern_cdp.local.guard import guard
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
 from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
@@ -133,7 +131,7 @@ class ExtendBrowserSessionRequest(BaseModel):
 
 
 #: The ``x-api-key`` header, declared on every ``/v1`` route so the OpenAPI document shows it
-#: (the check itself is :class:`_APIKeyMiddleware`, which runs before body validation).
+#: (the check itself is :func:`skyvern_cdp.local.guard.guard`'s, before body validation).
 ApiKeyHeader = Annotated[
     str | None,
     Header(
@@ -146,31 +144,6 @@ ApiKeyHeader = Annotated[
 def _not_found(session_id: str) -> JSONResponse:
     shown = session_id if len(session_id) <= 200 else session_id[:200] + "…"
     return JSONResponse({"detail": f"Browser session {shown} not found"}, status_code=404)
-
-
-class _APIKeyMiddleware:
-    """403 for ``/v1`` requests without the server's key, before anything else runs."""
-
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
-        self.app = app
-        self.key = api_key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope.get("path", "")
-            if path == "/v1" or path.startswith("/v1/"):
-                given = next((v for k, v in scope.get("headers", []) if k == b"x-api-key"), None)
-                if given is None:
-                    detail = "Invalid credentials"
-                elif not hmac.compare_digest(given, self.key):
-                    detail = "Could not validate credentials"
-                else:
-                    detail = None
-                if detail is not None:
-                    response = JSONResponse({"detail": detail}, status_code=403)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
 
 
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {
@@ -199,10 +172,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         description="Skyvern's browser-session API over local Chromium processes.",
         version="1.0.0",
     )
-    if api_key:
-        app.add_middleware(_APIKeyMiddleware, api_key=api_key)
-    # Added last, so it runs first: no route, and no key check, sees a web page's request.
-    app.add_middleware(WebGuardMiddleware, names=tuple(host_names))
+    guard(app, api_key=api_key, host_names=host_names)
 
     def manager_of(request: Request) -> SessionManager:
         manager: SessionManager = request.app.state.manager

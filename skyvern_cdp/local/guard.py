@@ -1,11 +1,12 @@
 """The web guard of the local backend's HTTP server: every route, one rule.
 
->>> from skyvern_cdp.local.guard import WebGuardMiddleware
->>> app.add_middleware(WebGuardMiddleware, names=())  # doctest: +SKIP
+>>> from skyvern_cdp.local.guard import guard
+>>> guard(app, api_key=None, host_names=())  # doctest: +SKIP
 
-An ASGI middleware around the whole app, so every route (the ``/v1`` API, the live view, the
-downloads, and whatever route is added later) goes through
-:func:`skyvern_cdp.policy.web.web_refusal` before anything else runs, the key check included.
+:func:`guard` puts an ASGI middleware around the whole app, so every route (the ``/v1`` API,
+the live view, the downloads, and whatever route is added later) goes through
+:func:`skyvern_cdp.policy.web.web_refusal` before anything else runs, the key check included;
+then ``/v1`` needs ``x-api-key`` when the server has a key.
 A refused HTTP request gets 403 with ``{"detail": ...}``; a refused websocket is closed before
 it is accepted (403 on the wire). The decision is the policy's; this only reads headers and
 writes the answer.
@@ -13,15 +14,17 @@ writes the answer.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterable
 
+from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skyvern_cdp.policy.web import WebRefusal, web_refusal
 
-__all__ = ["WebGuardMiddleware", "refusal_of_scope"]
+__all__ = ["WebGuardMiddleware", "guard", "refusal_of_scope"]
 
 logger = logging.getLogger("skyvern_cdp.local.guard")
 
@@ -47,6 +50,31 @@ def refusal_of_scope(scope: Scope, names: Iterable[str] = ()) -> WebRefusal | No
     )
 
 
+class _APIKeyMiddleware:
+    """403 for ``/v1`` requests without the server's key, before anything else runs."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            if path == "/v1" or path.startswith("/v1/"):
+                given = next((v for k, v in scope.get("headers", []) if k == b"x-api-key"), None)
+                if given is None:
+                    detail = "Invalid credentials"
+                elif not hmac.compare_digest(given, self.key):
+                    detail = "Could not validate credentials"
+                else:
+                    detail = None
+                if detail is not None:
+                    response = JSONResponse({"detail": detail}, status_code=403)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 class WebGuardMiddleware:
     """Refuse what :func:`~skyvern_cdp.policy.web.web_refusal` refuses; see the module."""
 
@@ -69,3 +97,14 @@ class WebGuardMiddleware:
                     await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def guard(app: Starlette, *, api_key: str | None, host_names: Iterable[str] = ()) -> None:
+    """Put ``app`` behind the web guard and, when ``api_key`` is set, the key check of ``/v1``.
+
+    The web guard runs first (Starlette runs the middleware added last first): no route, and
+    no key check, sees a web page's request.
+    """
+    if api_key:
+        app.add_middleware(_APIKeyMiddleware, api_key=api_key)
+    app.add_middleware(WebGuardMiddleware, names=tuple(host_names))
