@@ -256,3 +256,20 @@ def test_ctrl_c_during_a_capture_closes_the_session(
     assert wait_for(lambda: _live(client) == [], timeout=10)
     assert client.get_browser_session(sid).status == "completed"
     assert client.find_browser_profile(name) is None
+
+
+async def test_notebook_launch_takes_a_profile_name(backend: LocalBackend) -> None:
+    from skyvern_cdp import notebook
+
+    name = _name()
+    async with async_api.AsyncSkyvernClient(backend.api_key, backend.base_url) as aclient:
+        pid = (await aclient.create_browser_profile(name)).browser_profile_id
+        try:
+            browser = await notebook.launch(client=aclient, timeout=60, browser_profile=name)
+            try:
+                assert async_api.session_of(browser).browser_profile_id == pid
+            finally:
+                await notebook.close(browser)
+            assert await aclient.list_browser_sessions() == []
+        finally:
+            await aclient.delete_browser_profile(pid)
