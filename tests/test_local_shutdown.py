@@ -122,9 +122,10 @@ async def test_async_with_stops_everything() -> None:
 
 
 @pytest.fixture
-def serve_env() -> dict[str, str]:
+def serve_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ, SKYVERN_API_KEY="sk-serve-test", PYTHONUNBUFFERED="1")
     env.pop("SKYVERN_BASE_URL", None)
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")  # serve's default --profiles-dir: not ~
     return env
 
 

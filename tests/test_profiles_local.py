@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +19,8 @@ import httpx
 import pytest
 
 from skyvern_cdp import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
     ProfileExistsError,
     ProfileNotFoundError,
     ProfileSourceError,
@@ -225,3 +231,59 @@ def test_where_a_create_from_a_session_comes_from() -> None:
     assert source(loaded="bp_1", live=True, loaded_exists=True) == "pending"
     assert source(loaded="bp_1", loaded_exists=True) == "loaded"
     assert source(loaded="bp_1") == "reused_unavailable"
+
+
+def _serve(profiles_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "skyvern_cdp.cli", "serve", "--port", "0",
+            "--profiles-dir", str(profiles_dir)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def test_serve_profiles_dir_survives_a_restart(tmp_path: Path) -> None:
+    env = dict(os.environ, SKYVERN_API_KEY="sk-serve-profiles", PYTHONUNBUFFERED="1")
+    env.pop("SKYVERN_BASE_URL", None)
+    made = None
+    for round_ in range(2):
+        proc = _serve(tmp_path / "profiles", env)
+        try:
+            assert proc.stdout is not None
+            base_url = proc.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:"), proc.stderr
+            with SkyvernClient("sk-serve-profiles", base_url) as client:
+                if round_ == 0:
+                    made = client.create_browser_profile("kept", timeout=30)
+                else:
+                    assert made is not None
+                    assert client.get_browser_profile(made.browser_profile_id).name == "kept"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.communicate()
+    assert made is not None
+    assert (tmp_path / "profiles" / made.browser_profile_id / "profile.json").is_file()
+
+
+def test_default_profiles_dir_is_the_users_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skyvern_cdp.local.profile_store import default_profiles_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", "/srv/data")
+    assert default_profiles_dir() == Path("/srv/data/skyvern-cdp/profiles")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert default_profiles_dir() == Path.home() / ".local/share/skyvern-cdp/profiles"
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (3, InvalidArgumentTypeError),
+        ("", InvalidArgumentError),
+        ("/etc/hostname", InvalidArgumentError),
+    ],
+)
+def test_bad_profiles_dir_is_refused(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        LocalBackend(profiles_dir=value)  # type: ignore[arg-type]

@@ -118,50 +118,69 @@ def seen(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_log_in_once_under_xdist_then_a_rerun_reuses_it(
-    suite: pytest.Pytester, client: SkyvernClient
-) -> None:
+def _forget(client: SkyvernClient, name: str) -> None:
+    found = client.find_browser_profile(name)
+    if found is not None:
+        client.delete_browser_profile(found.browser_profile_id)
+
+
+def test_log_in_once_under_xdist(suite: pytest.Pytester, client: SkyvernClient) -> None:
     name = f"suite-{uuid.uuid4().hex[:8]}"
     suite.makeconftest(LOGIN_CONFTEST)
     suite.makepyfile(test_0_worker_a=LOGGED_IN_TEST, test_0_worker_b=LOGGED_IN_TEST)
-    args = ("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder", "--skyvern-profile", name)
     try:
-        result = run(suite, *args)
+        result = run(
+            suite, "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
+            "--skyvern-profile", name,
+        )
         result.assert_outcomes(passed=2)
         assert calls(suite) == ["main"]  # once, in the controller, before the workers
-        first = seen(suite)
-        assert len({line["worker"] for line in first}) == 2  # both workers saw the login
+        lines = seen(suite)
+        assert len({line["worker"] for line in lines}) == 2  # both workers saw the login
+        assert len({line["session"] for line in lines}) == 2  # each in its own session
         profile_id = client.resolve_browser_profile(name)
-        assert {line["profile"] for line in first} == {profile_id}
+        assert {line["profile"] for line in lines} == {profile_id}
         result.stdout.fnmatch_lines([f"*logged in once: captured profile '{name}' ({profile_id})*"])
         assert "s3cr3t" not in result.stdout.str()
+        assert client.list_browser_sessions() == []
+    finally:
+        _forget(client, name)
+
+
+def test_a_rerun_reuses_a_fresh_login_and_max_age_0_logs_in_anew(
+    suite: pytest.Pytester, client: SkyvernClient
+) -> None:
+    name = f"rerun-{uuid.uuid4().hex[:8]}"
+    suite.makeconftest(LOGIN_CONFTEST)
+    suite.makepyfile(test_seen=LOGGED_IN_TEST)
+    try:
+        run(suite, "--skyvern-profile", name).assert_outcomes(passed=1)
+        assert calls(suite) == ["main"]
+        profile_id = client.resolve_browser_profile(name)
 
         # A rerun within --skyvern-login-max-age reuses the profile: no login.
-        result = run(suite, *args)
-        result.assert_outcomes(passed=2)
+        result = run(suite, "--skyvern-profile", name)
+        result.assert_outcomes(passed=1)
         assert calls(suite) == ["main"]
         result.stdout.fnmatch_lines([f"*reused profile '{name}' ({profile_id})*"])
 
         # --skyvern-login-max-age 0: log in anew, the old profile replaced.
-        result = run(suite, *args, "--skyvern-login-max-age", "0")
-        result.assert_outcomes(passed=2)
+        result = run(suite, "--skyvern-profile", name, "--skyvern-login-max-age", "0")
+        result.assert_outcomes(passed=1)
         assert calls(suite) == ["main", "main"]
         assert client.resolve_browser_profile(name) != profile_id
-        assert client.list_browser_sessions() == []
+        assert [line["profile"] for line in seen(suite)][-1] != profile_id
     finally:
-        found = client.find_browser_profile(name)
-        if found is not None:
-            client.delete_browser_profile(found.browser_profile_id)
+        _forget(client, name)
 
 
-def test_a_failing_login_fails_the_run_once(suite: pytest.Pytester, client: SkyvernClient) -> None:
+def test_a_failing_login_fails_the_run_once(
+    suite: pytest.Pytester, client: SkyvernClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.makeconftest(LOGIN_CONFTEST)
     suite.makepyfile(test_0_worker_a=LOGGED_IN_TEST, test_0_worker_b=LOGGED_IN_TEST)
-    os.environ["LOGIN_FAILS"] = "1"
-    try:
-        result = run(suite, "-n", "2", "--skyvern-launch", "--skyvern-login-max-age", "0")
-    finally:
-        del os.environ["LOGIN_FAILS"]
+    monkeypatch.setenv("LOGIN_FAILS", "1")
+    result = run(suite, "-n", "2", "--skyvern-launch", "--skyvern-login-max-age", "0")
     assert result.ret == 1
     message = "logging in once (pytest_skyvern_login) failed, so no test ran"
     # One error (pytest's Exit: on stderr, and its line in the summary), not one per test.
