@@ -15,6 +15,7 @@ Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the serve
 ``/v1/browser_profiles[/{id}]``          profiles: see :mod:`.profile_routes`
 ``GET  /sessions/{id}``                 the ``app_url`` page (live view)
 ``GET  /sessions/{id}/files/{name}``    a downloaded file
+``GET  /sessions/{id}/recordings/{name}``  the session's video (:mod:`.recording_routes`)
 =====================================  ===================================================
 
 The pages under ``/sessions/`` need no key: a person opens them in a browser, and the
@@ -47,6 +48,7 @@ from skyvern_cdp.local.guard import guard
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
 from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
+from skyvern_cdp.local.recording_routes import add_recording_routes, recording_files
 from skyvern_cdp.local.registry import (
     CapacityError,
     SessionRecord,
@@ -188,6 +190,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
             manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files"
         )
         data = rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
+        data["recordings"] = await recording_files(request, sid, api_key)
         # The CDP router's address, with the host this client reached us on if we listen on all.
         data["browser_address"] = reachable_address(data["browser_address"], request.url.hostname)
         # As a self-hosted Skyvern sends it; real seconds (scaled by minute_seconds).
@@ -400,6 +403,8 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         if path is None:
             return JSONResponse({"detail": "File not found"}, status_code=404)
         return FileResponse(path, filename=filename)
+
+    add_recording_routes(app, api_key=api_key)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

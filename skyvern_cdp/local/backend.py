@@ -80,6 +80,9 @@ class LocalBackend:
     - ``profiles_dir``: where browser profiles live (they survive a restart there); by
       default a temporary directory removed at :meth:`stop` (``serve`` defaults to the
       user's data directory instead, see ``--profiles-dir``).
+    - ``recordings``: record each session as a video, listed in its ``recordings`` (on by
+      default; off, with one log line, when PyAV is not installed). ``recordings_dir``: keep
+      the videos there, beyond the backend's life (else they go with its temporary files).
     """
 
     def __init__(
@@ -96,6 +99,8 @@ class LocalBackend:
         organization_id: str = "o_local",
         allow_remote: bool = False,
         profiles_dir: str | os.PathLike[str] | None = None,
+        recordings: bool = True,
+        recordings_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._api_key = check_text(api_key, "api_key", allow_none=True)
         host = check_text(host, "host") or ""
@@ -135,6 +140,10 @@ class LocalBackend:
         self._minute_seconds = minute
         self._organization_id = check_text(organization_id, "organization_id") or "o_local"
         self._profiles_dir = check_path(profiles_dir, "profiles_dir")
+        if not isinstance(recordings, bool):
+            raise InvalidArgumentTypeError("recordings must be a bool")
+        self._recordings = recordings
+        self._recordings_dir = check_path(recordings_dir, "recordings_dir")
 
         self._lock = threading.Lock()
         self._started = False
@@ -295,6 +304,7 @@ class LocalBackend:
         from skyvern_cdp.local.app import create_app
         from skyvern_cdp.local.manager import SessionManager
         from skyvern_cdp.local.profiles import profiles_for
+        from skyvern_cdp.local.recordings import make_recordings
 
         assert self._root is not None
         self._loop = asyncio.get_running_loop()
@@ -313,6 +323,8 @@ class LocalBackend:
             watchdog=self._watchdog,
         )
         manager.profiles = profiles_for(self._profiles_dir, self._root, self._organization_id)
+        if self._recordings:
+            manager.recordings = make_recordings(self._recordings_dir or self._root / "recordings")
         manager.start()
         self._manager = manager
         assert self._router_sock is not None

@@ -32,6 +32,7 @@ from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.local.chromium import ChromiumProcess, wait_for_json_version
 from skyvern_cdp.local.downloads import DownloadIndex
 from skyvern_cdp.local.profiles import SessionProfiles
+from skyvern_cdp.local.recordings import Recordings
 from skyvern_cdp.local.registry import (
     COMPLETED,
     FAILED,
@@ -104,6 +105,8 @@ class SessionManager:
         self.on_ended: Callable[[str], None] | None = None
         #: Browser profiles: seeds a session's Chromium, saves its state at its end.
         self.profiles: SessionProfiles | None = None
+        #: Records each session from when it runs until it ends (``None``: recordings off).
+        self.recordings: Recordings | None = None
         self.files = DownloadIndex()
         self._runtimes: dict[str, _Runtime] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -244,6 +247,8 @@ class SessionManager:
                 else rt.process.ws_endpoint
             )
             self.registry.mark_running(sid, address, now=time.monotonic())
+            if self.recordings is not None and rt.record.started_at is not None:
+                self.recordings.start(sid, rt.process.ws_endpoint, rt.record.started_at)
             self._wake_reaper.set()
             logger.info("session %s running (Chromium pid %s)", sid, rt.process.pid)
         except Exception as exc:
@@ -346,6 +351,8 @@ class SessionManager:
             # Provisioning sees close_requested and stops at its next step; a Chromium start
             # already in a thread runs to its end (bounded by START_TIMEOUT) and is then stopped.
             await asyncio.wait([task])
+        if self.recordings is not None:  # before Chromium stops: the last frame, a clean end
+            await self.recordings.stop(sid)
         process, profiles, taken = rt.process, self.profiles, None
         if profiles is not None and rt.cdp is not None and process is not None and status != FAILED:
             ended_at = time.time()
