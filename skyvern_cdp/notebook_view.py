@@ -35,6 +35,11 @@ from typing import Any
 from playwright.async_api import Browser, CDPSession, Page
 
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
+from skyvern_cdp.policy.screencast import (
+    may_have_dropped,
+    quiet_period,
+    wait_before_showing,
+)
 
 __all__ = [
     "DEFAULT_MAX_FPS",
@@ -58,45 +63,8 @@ MAX_FRAME_SIZE = (1024, 768)
 JPEG_QUALITY = 70
 #: Seconds the clean-up (stop the screencast, detach) may take.
 STOP_TIMEOUT = 5.0
-#: Chromium captures no repaint while this many frames are unacknowledged (it drops them).
-CHROMIUM_FRAMES_IN_FLIGHT = 3
 
-
-# -- decisions ------------------------------------------------------------------------------
-
-
-def wait_before_showing(now: float, last_shown: float | None, max_fps: float) -> float:
-    """Seconds to hold a frame so that at most ``max_fps`` are shown per second.
-
-    >>> wait_before_showing(10.0, None, 4.0), wait_before_showing(10.1, 10.0, 4.0)
-    (0.0, 0.15)
-    >>> wait_before_showing(11.0, 10.0, 4.0)
-    0.0
-    """
-    if last_shown is None:
-        return 0.0
-    return round(max(0.0, last_shown + 1.0 / max_fps - now), 6)
-
-
-def may_have_dropped(unacknowledged: int) -> bool:
-    """Whether Chromium may have skipped a repaint: it captures none with 3 frames unacked.
-
-    Holding acks (the throttle) can hit that limit; then the page's last state may never
-    come as a frame, and one screenshot catches up once the page is quiet.
-
-    >>> may_have_dropped(2), may_have_dropped(3)
-    (False, True)
-    """
-    return unacknowledged >= CHROMIUM_FRAMES_IN_FLIGHT
-
-
-def quiet_period(max_fps: float) -> float:
-    """Seconds without a frame after which the page counts as quiet (time to catch up).
-
-    >>> quiet_period(4.0), quiet_period(30.0)
-    (0.375, 0.2)
-    """
-    return max(0.2, 1.5 / max_fps)
+# -- decisions (the screencast's own are in skyvern_cdp.policy.screencast) ---------------
 
 
 def frame_changed(previous: str | None, current: str) -> bool:

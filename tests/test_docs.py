@@ -15,6 +15,8 @@ MODULES = [
     "skyvern_cdp.policy.retry",
     "skyvern_cdp.policy.cdp",
     "skyvern_cdp.policy.waiter",
+    "skyvern_cdp.policy.screencast",
+    "skyvern_cdp.local.tokens",
     "skyvern_cdp._client_base",
     "skyvern_cdp.models",
     "skyvern_cdp.protocol",

@@ -88,6 +88,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--profiles-dir", default=None, metavar="DIR",
                        help="where browser profiles live (default: the user's data directory,"
                        " ~/.local/share/skyvern-cdp/profiles on Linux)")
+    serve.add_argument("--no-recordings", dest="recordings", action="store_false",
+                       help="do not record sessions as videos (recorded by default)")
+    serve.add_argument("--recordings-dir", default=None, metavar="DIR",
+                       help="keep the sessions' videos here, after serve stops (default: a"
+                       " temporary directory removed when it stops)")
     serve.set_defaults(handler="skyvern_cdp.local.serve:run")
 
 

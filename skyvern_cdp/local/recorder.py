@@ -115,6 +115,10 @@ class SessionRecorder:
         self._stopping.set()
         if self._pump_task is not None:
             await asyncio.wait([self._pump_task])
+            # The page's last state: Chromium may not have sent (or we not written) it yet.
+            pending = self._frames[-1] if self._frames else None
+            if not await self._catch_up() and pending is not None:
+                await self._write(base64.b64decode(pending[0]), pending[2])
         await self._detach()
         await self._close_quietly(end)
         return self.frames_written > 0
@@ -208,15 +212,19 @@ class SessionRecorder:
         if writer is not None:
             await asyncio.to_thread(writer.add_jpeg, jpeg, when)
 
-    async def _catch_up(self) -> None:
-        if self._session is None:
-            return
-        with contextlib.suppress(CDPError):
+    async def _catch_up(self) -> bool:
+        """Write a screenshot of the page as it is now; whether that worked."""
+        if self._session is None or self._cdp is None or self._cdp.closed:
+            return False
+        try:
             shot = await self._send(
                 "Page.captureScreenshot", {"format": "jpeg", "quality": JPEG_QUALITY}
             )
-            self.catch_ups += 1
-            await self._write(base64.b64decode(shot.get("data", "")), time.time())
+        except CDPError:
+            return False
+        self.catch_ups += 1
+        await self._write(base64.b64decode(shot.get("data", "")), time.time())
+        return True
 
     async def _switch(self, target: str | None) -> None:
         """Stop watching the current page and start on ``target``."""

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             chromium_args=list(getattr(args, "chromium_arg", None) or []),
             allow_remote=bool(args.allow_remote),
             profiles_dir=getattr(args, "profiles_dir", None) or default_profiles_dir(),
+            recordings=getattr(args, "recordings", True),
+            recordings_dir=getattr(args, "recordings_dir", None),
         )
     except ValueError as exc:
         _say(str(exc))
