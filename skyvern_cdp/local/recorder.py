@@ -12,7 +12,10 @@ the one before when it closes) and writes each screencast frame at the time Chro
 it. Chromium sends frames only when the page repaints, so an idle page costs nothing; while
 it animates, acknowledgements are held to ``max_fps`` (Chromium sends no more until it gets
 one), and when that may have made Chromium skip the page's last repaint, one screenshot
-catches up once the page is quiet. Decoding and encoding run in a worker thread.
+catches up once the page is quiet. Half a second after the last frame it is written once
+more, which puts it in the file (a container writes a frame out once the next one comes):
+the file as it grows, or as a crash leaves it, holds the page's state until then. Decoding
+and encoding run in a worker thread.
 
 It ends on :meth:`SessionRecorder.stop` (the session's end), or by itself when Chromium goes
 away; either way :meth:`stop` finalizes the file and closes the connection, leaving no CDP
@@ -46,6 +49,9 @@ logger = logging.getLogger("skyvern_cdp.local.recorder")
 #: Frames written per second at most while a page animates.
 DEFAULT_MAX_FPS = 10.0
 JPEG_QUALITY = 70
+#: Seconds after the last frame at which it is repeated: MP4 writes a frame out only when
+#: the next one comes, and this puts a quiet page's last state in the file.
+FLUSH_AFTER = 0.5
 #: Seconds one CDP command of the recorder may take.
 COMMAND_TIMEOUT = 5.0
 
@@ -79,6 +85,7 @@ class SessionRecorder:
         self._received = 0
         self._acked = 0
         self._maybe_dropped = False
+        self._unflushed = False  # a frame was written that the file may not hold yet
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
@@ -177,7 +184,9 @@ class SessionRecorder:
                 self._wake.clear()
                 if not self._frames:
                     wake = asyncio.ensure_future(self._wake.wait())
-                    quiet = quiet_period(self.max_fps) if self._maybe_dropped else None
+                    quiet = quiet_period(self.max_fps) if self._maybe_dropped else (
+                        FLUSH_AFTER if self._unflushed else None
+                    )
                     done, _ = await asyncio.wait(
                         {wake, closed, stopping}, timeout=quiet,
                         return_when=asyncio.FIRST_COMPLETED,
@@ -187,6 +196,8 @@ class SessionRecorder:
                         self._maybe_dropped = False
                         await self._catch_up()
                         last_written = time.monotonic()
+                    elif not done and self._unflushed:  # push the last frame into the file
+                        await self._repeat_last()
                     continue
                 while self._frames and not self._stopping.is_set():
                     hold = wait_before_showing(time.monotonic(), last_written, self.max_fps)
@@ -210,7 +221,13 @@ class SessionRecorder:
     async def _write(self, jpeg: bytes, when: float) -> None:
         writer = self._writer
         if writer is not None:
-            await asyncio.to_thread(writer.add_jpeg, jpeg, when)
+            self._unflushed = await asyncio.to_thread(writer.add_jpeg, jpeg, when)
+
+    async def _repeat_last(self) -> None:
+        writer = self._writer
+        self._unflushed = False
+        if writer is not None:
+            await asyncio.to_thread(writer.repeat_last, time.time())
 
     async def _catch_up(self) -> bool:
         """Write a screenshot of the page as it is now; whether that worked."""

@@ -121,14 +121,19 @@ class Recordings:
         try:
             stat = path.stat()
         except OSError:
-            return []
+            if final:
+                return []
+            stat = None  # not written yet: listed all the same, the session is recorded
+        modified = (
+            datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc).isoformat() if stat else None
+        )
         return [
             {
                 "url": f"{url_prefix}/{quote(path.name, safe='')}{query}",
                 "checksum": checksum if final else None,
                 "filename": path.name,
-                "file_size": stat.st_size if final else None,
-                "modified_at": datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc).isoformat(),
+                "file_size": stat.st_size if final and stat else None,
+                "modified_at": modified,
                 "artifact_id": None,
             }
         ]

@@ -171,6 +171,11 @@ class VideoWriter:
         self._last_frame = frame
         self.frames += 1
 
+    def repeat_last(self, timestamp: float) -> None:
+        """Write the last frame again at ``timestamp``: the frame before is then in the file."""
+        if self._last_frame is not None and not self._closed:
+            self._write(self._last_frame, timestamp)
+
     @property
     def duration(self) -> float:
         """Seconds from the first frame to the last one written."""
