@@ -130,6 +130,24 @@ class Kernel:
         self.manager.shutdown_kernel(now=False)
 
 
+@pytest.fixture(scope="module")
+def backend(long_lived_pids: set[int]) -> Iterator[Any]:
+    """A backend of this module's own, without recordings: these tests count every frame the
+    view gets, and a recorder's catch-up screenshot after an animation is a repaint it sees."""
+    from skyvern_cdp.local import LocalBackend
+    from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
+
+    with LocalBackend(
+        api_key=LOCAL_API_KEY, chromium_args=CLOSED_NETWORK_ARGS, recordings=False
+    ) as server:
+        pid = server.watchdog_pid
+        long_lived_pids.add(pid or -1)
+        try:
+            yield server
+        finally:
+            long_lived_pids.discard(pid or -1)
+
+
 @pytest.fixture
 def kernel(backend: Any) -> Iterator[Kernel]:
     env = {**os.environ, "SKYVERN_BASE_URL": backend.base_url, "SKYVERN_API_KEY": LOCAL_API_KEY}
