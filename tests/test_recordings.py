@@ -306,7 +306,10 @@ def test_a_killed_chromium_still_leaves_a_complete_video(backend: LocalBackend) 
     assert near(frames[0][1], RED) and frames[-1][0] >= 0.3
 
 
-def test_sigterm_to_serve_leaves_a_playable_video_in_the_recordings_dir(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_signalled_serve_leaves_a_playable_video_in_the_recordings_dir(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     kept = tmp_path / "videos"
     command = [sys.executable, "-m", "skyvern_cdp.cli", "serve", "--port", "0",
                "--recordings-dir", str(kept), "--profiles-dir", str(tmp_path / "profiles"),
@@ -324,14 +327,16 @@ def test_sigterm_to_serve_leaves_a_playable_video_in_the_recordings_dir(tmp_path
             while not (kept / f"{sid}.mp4").exists() or not decode_ok(kept / f"{sid}.mp4"):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        proc.send_signal(sig)
+        assert proc.wait(60) == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
     frames = decode((kept / f"{sid}.mp4").read_bytes())
-    assert near(frames[0][1], RED) and len(frames) >= 2  # the closing frame was written
+    assert near(frames[0][1], RED)
+    if sig == signal.SIGTERM:  # stopped cleanly: the closing frame, at the session's end
+        assert len(frames) >= 2
 
 
 def decode_url(url: str) -> list[tuple[float, tuple[int, int, int]]]:
