@@ -12,10 +12,12 @@ of each listed recording carries so that a person can open it in a browser.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from skyvern_cdp.gateway.handshake import host_allowed
 from skyvern_cdp.local.registry import is_session_id
@@ -62,4 +64,29 @@ def add_recording_routes(app: FastAPI, *, api_key: str | None) -> None:
         if path is None:
             return JSONResponse({"detail": "File not found"}, status_code=404)
         media = "video/mp4" if filename.endswith(".mp4") else "video/webm"
-        return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        if recordings.is_final(browser_session_id):
+            return FileResponse(path, media_type=media, headers=headers)
+        # Still growing: what is written now, with its length (a FileResponse would send
+        # more than the length it declared).
+        try:
+            size = path.stat().st_size
+        except OSError:  # a recording without a frame is removed at the session's end
+            return JSONResponse({"detail": "File not found"}, status_code=404)
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(_read(path, size), media_type=media, headers=headers)
+
+
+async def _read(path: Path, size: int) -> AsyncIterator[bytes]:
+    """The first ``size`` bytes of ``path``, in blocks read in a thread."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        left = size
+        while left > 0:
+            block = await asyncio.to_thread(handle.read, min(left, 1 << 20))
+            if not block:
+                return
+            left -= len(block)
+            yield block
+    finally:
+        handle.close()

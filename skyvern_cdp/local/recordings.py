@@ -101,6 +101,12 @@ class Recordings:
         with self._lock:
             return [sid for sid, entry in self._entries.items() if not entry.final]
 
+    def is_final(self, session_id: str) -> bool:
+        """Whether the session's recording is complete (it will not change any more)."""
+        with self._lock:
+            entry = self._entries.get(session_id)
+            return entry is not None and entry.final
+
     def path(self, session_id: str, filename: str) -> Path | None:
         """The file to serve for ``filename`` of ``session_id``, if it is its recording."""
         with self._lock:
