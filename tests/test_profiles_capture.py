@@ -273,3 +273,37 @@ async def test_notebook_launch_takes_a_profile_name(backend: LocalBackend) -> No
             assert await aclient.list_browser_sessions() == []
         finally:
             await aclient.delete_browser_profile(pid)
+
+
+def test_a_login_past_the_deadline_closes_and_says_how_to_save_it_later(
+    client: SkyvernClient, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skyvern_cdp import ProfileUploadPendingError
+    from skyvern_cdp.local.profiles import SessionProfiles
+
+    # The server's save is held back until the test lets it go (it follows the close).
+    released = threading.Event()
+    original = SessionProfiles._save_blocking
+
+    def held(self: SessionProfiles, *args: Any) -> None:
+        released.wait(60)
+        original(self, *args)
+
+    monkeypatch.setattr(SessionProfiles, "_save_blocking", held)
+    name = _name()
+    capture = sync_api.capture_profile(name, client=client, timeout=8)
+    try:
+        with pytest.raises(ProfileUploadPendingError, match="profile create") as info, capture as b:
+            page = sync_api.default_page(b)
+            page.goto(site)
+            page.evaluate(SET, "late")
+            # The login outlasts the capture's one deadline (a person typing slowly).
+            assert wait_for(lambda: capture._deadline is not None and capture._deadline.expired, 30)
+    finally:
+        released.set()
+    assert capture.session_id is not None
+    assert capture.session_id in str(info.value)
+    assert _live(client) == []  # the session was closed all the same
+    # ... and its saved state can still become the profile, as the message says.
+    made = client.create_browser_profile(name, browser_session_id=capture.session_id, timeout=30)
+    client.delete_browser_profile(made.browser_profile_id)

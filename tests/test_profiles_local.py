@@ -213,6 +213,16 @@ def test_the_routes_answer_like_skyvern(backend: LocalBackend) -> None:
         assert http.get(f"/v1/browser_profiles/{body['browser_profile_id']}").status_code == 404
         assert http.delete(f"/v1/browser_profiles/{body['browser_profile_id']}").status_code == 404
         assert httpx.get(f"{backend.base_url}/v1/browser_profiles").status_code == 403
+        # The server's one web guard covers these routes too: DNS rebinding, cross-site.
+        rebound = http.get("/v1/browser_profiles", headers={"host": "evil.example"})
+        assert rebound.status_code == 403
+        cross = http.post(
+            "/v1/browser_profiles",
+            json={"name": "cross-site"},
+            headers={"origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+        )
+        assert cross.status_code == 403
+        assert http.get("/v1/browser_profiles", params={"search_key": "cross-site"}).json() == []
 
 
 def test_where_a_create_from_a_session_comes_from() -> None:

@@ -10,6 +10,8 @@ The first line on stdout is the base URL, printed once the server listens (so a 
 that starts it with ``--port 0`` can read it); everything else goes to stderr. The key
 comes from ``--api-key`` or ``SKYVERN_API_KEY``; without one, no key is required. On
 SIGINT or SIGTERM every Chromium is stopped and every directory removed before it exits 0.
+Browser profiles live in ``--profiles-dir`` (default: the user's data directory,
+``~/.local/share/skyvern-cdp/profiles`` on Linux) and outlive the server.
 """
 
 from __future__ import annotations
