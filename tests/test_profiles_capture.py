@@ -155,6 +155,17 @@ def test_an_error_in_the_block_closes_the_session_and_saves_nothing(
     assert client.find_browser_profile(name) is None
 
 
+def test_system_exit_in_the_block_closes_the_session(client: SkyvernClient) -> None:
+    """A service's SIGTERM handler calls sys.exit: the capture ends its session all the same."""
+    name = _name()
+    capture = sync_api.capture_profile(name, client=client, timeout=60)
+    with pytest.raises(SystemExit), capture:
+        assert _live(client) == [capture.session_id]
+        raise SystemExit(143)
+    assert _live(client) == []
+    assert client.find_browser_profile(name) is None
+
+
 async def test_a_cancelled_capture_closes_its_session(backend: LocalBackend) -> None:
     name = _name()
     inside = asyncio.Event()

@@ -277,6 +277,13 @@ def test_serve_profiles_dir_survives_a_restart(tmp_path: Path) -> None:
     assert (tmp_path / "profiles" / made.browser_profile_id / "profile.json").is_file()
 
 
+def test_a_new_profiles_dir_is_private(tmp_path: Path) -> None:
+    from skyvern_cdp.local.profile_store import ProfileStore
+
+    store = ProfileStore(tmp_path / "new" / "profiles")
+    assert (store.root.stat().st_mode & 0o777) == 0o700
+
+
 def test_default_profiles_dir_is_the_users_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     from skyvern_cdp.local.profile_store import default_profiles_dir
 

@@ -9,11 +9,12 @@ every ``serve`` that names the same ``--profiles-dir``.
 >>> is_cache(Path("Default/Cache/Cache_Data/f_000001")), is_cache(Path("Default/Cookies"))
 (True, False)
 
-Layout: ``<root>/<bp_id>/profile.json`` (the ``BrowserProfile`` body, plus when its state was
-last written) and ``<root>/<bp_id>/state/`` (a Chromium user-data directory, caches left
-out). Every change is made in ``<root>/.staging`` and renamed into place, under an exclusive
-``fcntl.flock`` of ``<root>/.lock``, so a reader never sees half a profile and two servers
-never interleave. Everything here blocks: the backend calls it in threads.
+A directory the store creates is readable by its owner only (0700: profiles hold login
+cookies). Layout: ``<root>/<bp_id>/profile.json`` (the ``BrowserProfile`` body, plus when
+its state was last written) and ``<root>/<bp_id>/state/`` (a Chromium user-data directory,
+caches left out). Every change is made in ``<root>/.staging`` and renamed into place, under
+an exclusive ``fcntl.flock`` of ``<root>/.lock``, so a reader never sees half a profile and
+two servers never interleave. Everything here blocks: the backend calls it in threads.
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ class ProfileStore:
     def __init__(self, root: Path, *, organization_id: str = "o_local") -> None:
         self.root = root
         self.organization_id = organization_id
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():
+            # Profiles hold login cookies: only their owner may read them.
+            self.root.mkdir(parents=True, mode=0o700)
         self._staging = self.root / ".staging"
         self._staging.mkdir(exist_ok=True)
         with self._locked():
