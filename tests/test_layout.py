@@ -123,3 +123,16 @@ def test_the_checker_sees_real_imports() -> None:
     assert "skyvern_cdp.policy.session" in graph["skyvern_cdp.policy"]
     assert "skyvern_cdp._client_base" in graph["skyvern_cdp.client"]
     assert "skyvern_cdp._async_driver" in graph["skyvern_cdp.async_api"]
+
+
+def test_the_cdp_client_belongs_to_none_of_its_users() -> None:
+    """relay/ reaches Chromium through skyvern_cdp.cdp_client, not through the local backend;
+    the client itself imports none of the relay, the local backend or the notebook."""
+    graph = _graph()
+    users = ("skyvern_cdp.relay", "skyvern_cdp.local", "skyvern_cdp.notebook")
+    assert "skyvern_cdp.cdp_client" in graph["skyvern_cdp.relay"]
+    own = graph["skyvern_cdp.cdp_client"]
+    assert not [t for t in own if _under(t, (*users, "skyvern_cdp.gateway"))]
+    wrong = [f"{m} -> {t}" for m, imports in graph.items() for t in imports
+             if _under(m, ("skyvern_cdp.relay",)) and _under(t, ("skyvern_cdp.local",))]
+    assert not wrong, "the relay imports the local backend: " + ", ".join(sorted(wrong))

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.gateway.pipe import Upstream
 from skyvern_cdp.gateway.router import Route, State
-from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.local.chromium import ChromiumProcess, wait_for_json_version
 from skyvern_cdp.local.downloads import DownloadIndex
 from skyvern_cdp.local.profiles import SessionProfiles

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from skyvern_cdp.local.profile_store import ProfileStore, copy_state
 
 if TYPE_CHECKING:
-    from skyvern_cdp.local.cdp import CDPConnection
+    from skyvern_cdp.cdp_client import CDPConnection
     from skyvern_cdp.local.chromium import ChromiumProcess
     from skyvern_cdp.local.registry import SessionRecord
 

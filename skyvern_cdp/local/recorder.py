@@ -33,7 +33,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from skyvern_cdp.local.cdp import CDPConnection, CDPError
+from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.local.video import FRAME_BOX, VideoFormat, VideoWriter
 from skyvern_cdp.policy.screencast import (
     follow_page,

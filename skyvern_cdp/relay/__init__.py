@@ -35,6 +35,7 @@ from skyvern_cdp._async_attach import create as create_session
 from skyvern_cdp._async_driver import shielded
 from skyvern_cdp._attachment import check_profile, with_profile
 from skyvern_cdp.async_api import resolve_profile
+from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
 from skyvern_cdp.config import Settings, validate_timeout
 from skyvern_cdp.errors import (
@@ -44,7 +45,6 @@ from skyvern_cdp.errors import (
     InvalidArgumentTypeError,
     SessionClosedError,
 )
-from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.models import FINAL_STATUSES, BrowserSessionResponse
 from skyvern_cdp.policy import Deadline, cdp_target, validate_session_id
 from skyvern_cdp.relay.server import RelayServer, UpstreamTarget

@@ -36,8 +36,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from skyvern_cdp.cdp_client import WS_LOGGER
 from skyvern_cdp.gateway.pipe import CHUNK, HANDSHAKE_TIMEOUT, close_writer
-from skyvern_cdp.local.cdp import WS_LOGGER
 
 __all__ = ["DETACHED", "MAX_MESSAGE", "from_upstream", "serve_page", "to_upstream"]
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.gateway.handshake import (
     HeadError,
     RequestHead,
@@ -36,7 +37,6 @@ from skyvern_cdp.gateway.handshake import (
     parse_request_head,
 )
 from skyvern_cdp.gateway.pipe import Upstream, close_writer, forward_websocket, read_head
-from skyvern_cdp.local.cdp import CDPConnection, CDPError
 from skyvern_cdp.policy.web import web_refusal
 from skyvern_cdp.relay.page import serve_page
 from skyvern_cdp.relay.targets import (

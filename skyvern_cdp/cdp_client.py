@@ -1,6 +1,6 @@
 """A minimal Chrome DevTools Protocol client over one websocket (the ``websockets`` package).
 
->>> from skyvern_cdp.local.cdp import CDPConnection
+>>> from skyvern_cdp.cdp_client import CDPConnection
 >>> async def version(ws_url: str) -> str:  # doctest: +SKIP
 ...     async with await CDPConnection.open(ws_url) as cdp:
 ...         return (await cdp.send("Browser.getVersion"))["product"]
@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 __all__ = ["WS_LOGGER", "CDPConnection", "CDPError", "EventHandler"]
 
-logger = logging.getLogger("skyvern_cdp.local.cdp")
+logger = logging.getLogger("skyvern_cdp.cdp_client")
 #: The logger handed to ``websockets``: at DEBUG it would write the handshake's headers (the
 #: API key among them) and every frame, so it never goes below WARNING, even with ``-v``.
 WS_LOGGER = logging.getLogger("skyvern_cdp.websockets")
