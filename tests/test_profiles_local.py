@@ -194,6 +194,56 @@ def test_two_live_sessions_of_one_profile_share_nothing(backend: LocalBackend, s
             client.delete_browser_profile(pid)
 
 
+def test_of_two_sessions_of_one_profile_the_last_to_end_wins(
+    backend: LocalBackend, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first to end saves last (its save is held back), and still does not win."""
+    from skyvern_cdp.local.profiles import SessionProfiles
+    from skyvern_cdp.sync_api import session_of
+
+    held_sid: list[str] = []
+    release, first_saved = threading.Event(), threading.Event()
+    original = SessionProfiles._save_blocking
+
+    def save(self: SessionProfiles, rec: Any, taken: Path, ended_at: float) -> None:
+        if held_sid and rec.browser_session_id == held_sid[0]:
+            release.wait(60)
+            original(self, rec, taken, ended_at)
+            first_saved.set()
+            return
+        original(self, rec, taken, ended_at)
+
+    monkeypatch.setattr(SessionProfiles, "_save_blocking", save)
+    with _client(backend) as client:
+        pid = client.create_browser_profile("last-wins", timeout=10).browser_profile_id
+        try:
+            before = client.get_browser_profile(pid).modified_at
+            one = launch(client=client, timeout=60, browser_profile_id=pid)
+            two = launch(client=client, timeout=60, browser_profile_id=pid)
+            try:
+                for browser, value in ((one, "first"), (two, "second")):
+                    page = default_page(browser)
+                    page.goto(site)
+                    page.evaluate("v => localStorage.setItem('who', v)", value)
+                held_sid.append(session_of(one).browser_session_id)
+            finally:
+                one.close()  # ends first; its save waits
+                two.close()  # ends last; its save lands first
+            try:
+                assert wait_for(
+                    lambda: client.get_browser_profile(pid).modified_at != before, timeout=30
+                )
+            finally:
+                release.set()
+            assert first_saved.wait(30)
+            with launch(client=client, timeout=60, browser_profile_id=pid) as third:
+                page = default_page(third)
+                page.goto(site)
+                assert page.evaluate("localStorage.getItem('who')") == "second"
+        finally:
+            client.delete_browser_profile(pid)
+
+
 def test_the_routes_answer_like_skyvern(backend: LocalBackend) -> None:
     headers = {"x-api-key": backend.api_key or ""}
     with httpx.Client(base_url=backend.base_url, headers=headers, trust_env=False) as http:
