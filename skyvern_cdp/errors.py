@@ -14,6 +14,7 @@ session id must start with 'pbs_' (got 'not-an-id')
     │   └── InvalidArgumentTypeError (TypeError)
     ├── InsecureTransportError                     would send the key over plain http
     ├── SyncAPIInAsyncLoopError (RuntimeError)     sync API called inside a running loop
+    ├── MissingExtraError (ImportError)            a feature's extra is not installed
     ├── APIError                                   an HTTP failure: .status_code, .body
     │   ├── APIConnectionError                     unreachable until the deadline
     │   │   ├── APITimeoutError (TimeoutError)     no answer in time
@@ -55,6 +56,7 @@ __all__ = [
     "InsecureTransportError",
     "InvalidArgumentError",
     "InvalidArgumentTypeError",
+    "MissingExtraError",
     "ProfileExistsError",
     "ProfileNotFoundError",
     "ProfileSourceError",
@@ -95,6 +97,18 @@ class SyncAPIInAsyncLoopError(SkyvernCDPError, RuntimeError):
     Playwright's sync API cannot run inside a running event loop (a notebook cell, an async
     test). Use ``await skyvern_cdp.async_api.connect(...)`` there instead.
     """
+
+
+class MissingExtraError(SkyvernCDPError, ImportError):
+    """A feature needs an extra that is not installed; the message names the ``pip install``.
+
+    The local backend (``skyvern-cdp serve``, ``skyvern-cdp demo``, ``LocalBackend``) needs
+    ``skyvern-cdp[local]``; ``extra`` is that name (``"local"``).
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class APIError(SkyvernCDPError):

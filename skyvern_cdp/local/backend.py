@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from skyvern_cdp.config import is_loopback_host
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 from skyvern_cdp.gateway.router import Router, session_address
+from skyvern_cdp.local import require_local_extra
 from skyvern_cdp.local._checks import check_path, check_ready_delay, check_text, number
 from skyvern_cdp.local.chromium import BrowserNotFoundError, find_chromium
 from skyvern_cdp.local.registry import DEFAULT_MAX_SESSIONS
@@ -102,6 +103,7 @@ class LocalBackend:
         recordings: bool = True,
         recordings_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        require_local_extra("LocalBackend")
         self._api_key = check_text(api_key, "api_key", allow_none=True)
         host = check_text(host, "host") or ""
         if not isinstance(allow_remote, bool):

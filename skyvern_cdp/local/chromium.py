@@ -89,9 +89,20 @@ def find_chromium() -> str:
         system = shutil.which(name)
         if system:
             return system
-    raise BrowserNotFoundError(
-        f"no Chromium found: set {CHROMIUM_ENV}=/path/to/chrome, run scripts/test (which installs"
-        " one), or `playwright install chromium`"
+    raise BrowserNotFoundError(no_chromium_message())
+
+
+def no_chromium_message(checkout: Path | None = None) -> str:
+    """What to do when no Chromium is found; ``scripts/setup`` only where a checkout has it.
+
+    ``checkout`` is the directory above the package (an installed wheel has no scripts/ there).
+    """
+    root = checkout if checkout is not None else Path(__file__).resolve().parents[2]
+    in_checkout = (root / "scripts" / "setup").is_file()
+    setup = " run scripts/setup (which installs one)," if in_checkout else ""
+    return (
+        f"no Chromium found: set {CHROMIUM_ENV}=/path/to/chrome,{setup}"
+        " or run `playwright install chromium`"
     )
 
 

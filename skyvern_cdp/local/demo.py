@@ -203,6 +203,9 @@ async def _main(args: argparse.Namespace) -> Outcome:
             "an API key is set, but the demo still uses the built-in local backend;"
             " pass --cloud to use SKYVERN_BASE_URL (or Skyvern's cloud) instead"
         )
+    from skyvern_cdp.local import require_local_extra
+
+    require_local_extra("skyvern-cdp demo (without --cloud)")
     started = time.perf_counter()
     async with _local_server() as (base_url, key):
         _say(

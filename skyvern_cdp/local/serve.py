@@ -38,6 +38,9 @@ def _say(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; the exit code (0 after a clean shutdown)."""
+    from skyvern_cdp.local import require_local_extra
+
+    require_local_extra("skyvern-cdp serve")
     from skyvern_cdp.local.backend import LocalBackend
     from skyvern_cdp.local.chromium import BrowserNotFoundError
     from skyvern_cdp.local.profile_store import default_profiles_dir
