@@ -178,7 +178,11 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
             f"session: {sid}",
             "status: running",
             f"app_url: http://127.0.0.1:*/sessions/{sid}",
-            "recordings: (none)",
+            "recordings:",
+            f"  - {sid}.mp4 (still recording): http://127.0.0.1:*/sessions/{sid}/recordings/"
+            f"{sid}.mp4?token=<redacted>",
+            "    this test: *:* to *:* into the video (0:00 is the session's started_at, * UTC)",
+            f"    complete once the session ends: skyvern-cdp files {sid} --save DIR",
             "downloaded_files: (none)",
         ]
     )
@@ -187,6 +191,66 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
     # A failure without --skyvern-keep-on-failure still closes the launched session.
     assert sid not in live_after
     assert client.get_browser_session(sid).is_final
+
+
+COLOR_TESTS = '''
+import time
+
+def show(page, color):
+    page.goto(f"data:text/html,<body style='margin:0;background:{color}'>{color}</body>")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    time.sleep(0.5)  # the test takes its time: the page is on screen this long
+
+def test_a_green_passes(skyvern_page):
+    show(skyvern_page, "green")
+
+def test_b_blue_fails(skyvern_page):
+    show(skyvern_page, "blue")
+    assert False, "blue failed"
+'''
+
+
+def _seconds(offset: str) -> float:
+    minutes, _, seconds = offset.partition(":")
+    return int(minutes) * 60 + float(seconds)
+
+
+def test_a_failed_test_is_found_in_the_session_video_where_its_report_says(
+    suite: pytest.Pytester, backend: LocalBackend, client: SkyvernClient
+) -> None:
+    import io
+    import re
+
+    import av
+    import httpx
+
+    suite.makepyfile(test_colors=COLOR_TESTS)
+    assert LOCAL_API_KEY is not None
+    with closing_new_sessions(client):
+        result = run(suite, "--skyvern-launch", "--skyvern-base-url", backend.base_url,
+                     "--skyvern-api-key", LOCAL_API_KEY)
+    result.assert_outcomes(passed=1, failed=1)
+    output = result.stdout.str()
+    found = re.search(r"this test: (\d+:\d\d\.\d) to (\d+:\d\d\.\d) into the video", output)
+    assert found, output
+    start, end = _seconds(found.group(1)), _seconds(found.group(2))
+    sid = re.search(r"session: (pbs_\w+)", output)
+    assert sid
+    (video,) = client.get_browser_session(sid.group(1)).recordings or []
+    data = httpx.get(video.url, headers={"x-api-key": LOCAL_API_KEY}, trust_env=False).content
+    frames = []
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(video=0):
+            image = frame.to_image()
+            pixel = image.getpixel((image.width // 2, image.height // 2))
+            assert isinstance(pixel, tuple)
+            blue = pixel[2] > 200 and pixel[0] < 40 and pixel[1] < 40
+            green = pixel[1] > 100 and pixel[0] < 40 and pixel[2] < 40
+            frames.append((float(frame.time or 0.0), blue, green))
+    blue_times = [t for t, blue, _ in frames if blue]
+    assert blue_times and start <= blue_times[0] <= end, (start, end, frames)
+    assert any(green for t, _, green in frames if t < start)  # the test before, before it
+    assert not any(blue for t, blue, _ in frames if t < start)
 
 
 # -- pytest-xdist -----------------------------------------------------------------------------

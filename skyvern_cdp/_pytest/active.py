@@ -32,11 +32,15 @@ from skyvern_cdp._pytest.options import (
     REPORT_GET_TIMEOUT,
     Options,
 )
+from skyvern_cdp._pytest.report import LIVE_STATUSES, file_lines
 from skyvern_cdp._pytest.signals import SigtermAsInterrupt
 
 __all__ = ["SkyvernPlugin"]
 
 logger = logging.getLogger("skyvern_cdp.pytest_plugin")
+
+#: When a test's setup started (wall clock): where it begins in the session's video.
+_STARTED = pytest.StashKey[float]()
 
 
 class SkyvernPlugin:
@@ -190,9 +194,12 @@ class SkyvernPlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if call.when == "setup":
+            item.stash[_STARTED] = call.start
         if report.failed and not item.stash.get(_REPORTED, False) and self._uses_session(item):
             item.stash[_REPORTED] = True
-            report.sections.append(("skyvern session", self.describe()))
+            span = (item.stash.get(_STARTED, call.start), call.stop)
+            report.sections.append(("skyvern session", self.describe(span)))
         return report
 
     @pytest.hookimpl(trylast=True)
@@ -236,8 +243,11 @@ class SkyvernPlugin:
     def session_id(self) -> str | None:
         return self._launched if self.options.launch else self.options.session_id
 
-    def describe(self) -> str:
-        """The report section: the session as a fresh GET sees it now."""
+    def describe(self, test_span: tuple[float, float] | None = None) -> str:
+        """The report section: the session as a fresh GET sees it now.
+
+        ``test_span``: the test's (start, end), wall-clock seconds, to find it in the video.
+        """
         from skyvern_cdp.config import redact_text
 
         sid = self.session_id()
@@ -258,13 +268,8 @@ class SkyvernPlugin:
             ("recordings", session.recordings),
             ("downloaded_files", session.downloaded_files),
         ):
-            if not files:
-                lines.append(f"{title}: (none)")
-                continue
-            lines.append(f"{title}:")
-            for info in files:
-                size = f", {info.file_size} bytes" if info.file_size is not None else ""
-                lines.append(f"  - {info.filename or '(unnamed)'}{size}: {info.url}")
+            lines += file_lines(title, files, session_id=sid, started_at=session.started_at,
+                                test_span=test_span, live=session.status in LIVE_STATUSES)
         return redact_text("\n".join(lines), self.options.settings.secrets)
 
     def _close_launched(self) -> None:

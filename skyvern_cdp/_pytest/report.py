@@ -1,0 +1,80 @@
+"""The lines of a failed test's "skyvern session" section about its files, without I/O.
+
+>>> from datetime import datetime, timezone
+>>> from skyvern_cdp.models import FileInfo
+>>> video = FileInfo(url="http://127.0.0.1:8000/sessions/pbs_1/recordings/pbs_1.mp4",
+...                  filename="pbs_1.mp4", file_size=48213, checksum="9f2c")
+>>> started = datetime(2026, 12, 2, 14, 0, 0, tzinfo=timezone.utc)
+>>> zero = started.timestamp()
+>>> print("\\n".join(file_lines("recordings", [video], session_id="pbs_1", started_at=started,
+...                             test_span=(zero + 72.25, zero + 75.5))))
+recordings:
+  - pbs_1.mp4, 48213 bytes: http://127.0.0.1:8000/sessions/pbs_1/recordings/pbs_1.mp4
+    this test: 1:12.2 to 1:15.5 into the video (0:00 is the session's started_at, 14:00:00 UTC)
+
+A recording of a ``live`` session that is still being written (neither ``checksum`` nor
+``file_size`` yet, as the local backend lists it) says how to get it once complete:
+``skyvern-cdp files ID --save DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from skyvern_cdp.models import FileInfo
+
+__all__ = ["LIVE_STATUSES", "file_lines", "video_offset"]
+
+#: A session in one of these may still be recording.
+LIVE_STATUSES = frozenset({"created", "running"})
+
+
+def video_offset(seconds: float) -> str:
+    """``m:ss.s`` (or ``h:mm:ss.s``) of a moment ``seconds`` into a video; never negative.
+
+    >>> video_offset(0), video_offset(72.25), video_offset(3725.04), video_offset(-3)
+    ('0:00.0', '1:12.2', '1:02:05.0', '0:00.0')
+    """
+    tenths = int(max(0.0, seconds) * 10)
+    minutes, rest = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    clock = f"{rest // 10:02d}.{rest % 10}"
+    return f"{hours}:{minutes:02d}:{clock}" if hours else f"{minutes}:{clock}"
+
+
+def file_lines(
+    title: str,
+    files: Sequence[FileInfo] | None,
+    *,
+    session_id: str,
+    started_at: datetime | None = None,
+    test_span: tuple[float, float] | None = None,
+    live: bool = False,
+) -> list[str]:
+    """``title:`` and one entry per file; a recording also says where the test is in it.
+
+    ``test_span`` is the test's (start, end) in wall-clock seconds; recordings start at the
+    session's ``started_at``, as the local backend's do (in the cloud, about there).
+    """
+    if not files:
+        return [f"{title}: (none)"]
+    lines = [f"{title}:"]
+    for info in files:
+        size = f", {info.file_size} bytes" if info.file_size is not None else ""
+        growing = live and title == "recordings" and info.checksum is None and not info.file_size
+        note = " (still recording)" if growing else ""
+        lines.append(f"  - {info.filename or '(unnamed)'}{size}{note}: {info.url}")
+        if title == "recordings" and started_at is not None and test_span is not None:
+            zero = started_at.timestamp()
+            start, end = (video_offset(moment - zero) for moment in test_span)
+            clock = started_at.astimezone(timezone.utc).strftime("%H:%M:%S")
+            lines.append(
+                f"    this test: {start} to {end} into the video"
+                f" (0:00 is the session's started_at, {clock} UTC)"
+            )
+        if growing:
+            lines.append(
+                f"    complete once the session ends: skyvern-cdp files {session_id} --save DIR"
+            )
+    return lines
