@@ -359,3 +359,37 @@ def decode_ok(path: Path) -> bool:
         return bool(decode(path.read_bytes()))
     except (av.FFmpegError, OSError):
         return False
+
+
+def test_the_cli_lists_and_saves_recordings_checked_and_without_printing_the_token(
+    backend: LocalBackend, playwright_cdp: Any, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from skyvern_cdp.cli import main
+
+    monkeypatch.setenv("SKYVERN_API_KEY", backend.api_key or "")
+    base = ["--base-url", backend.base_url]
+    with client(backend) as http:
+        session = create(http, page_url("red"))
+        sid = session["browser_session_id"]
+        paint(playwright_cdp(session, backend.api_key).contexts[0].pages[0], "blue")
+        # while it runs: saved as far as written, and said so
+        assert main([*base, "files", sid, "--save", str(tmp_path / "early")]) == 0
+        early = capsys.readouterr()
+        assert f"{sid}.mp4 is still being recorded" in early.err
+        assert decode_ok(tmp_path / "early" / f"{sid}.mp4")
+        info = close(http, sid)["recordings"][0]
+    token = session_token(backend.api_key or "", sid)
+
+    assert main([*base, "files", sid]) == 0
+    listing = capsys.readouterr().out
+    assert f"recording  {sid}.mp4  {info['file_size']} bytes  " in listing
+    assert token not in listing and "?<redacted>" in listing
+
+    assert main([*base, "files", sid, "--save", str(tmp_path / "out")]) == 0
+    saved = Path(capsys.readouterr().out.strip())
+    assert saved == tmp_path / "out" / f"{sid}.mp4"
+    data = saved.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == info["checksum"] and len(data) == info["file_size"]
+    assert near(decode(data)[-1][1], BLUE)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{sid}.mp4"]  # no .part

@@ -14,6 +14,7 @@
     skyvern-cdp relay pbs_123 --port 9222     # a plain CDP endpoint for Selenium & co.
     skyvern-cdp profile list                  # browser profiles (also get, create, delete)
     skyvern-cdp launch --profile crm          # a session that starts logged in
+    skyvern-cdp files pbs_123 --save out      # save its recordings and downloaded files
 
 The API key comes from ``SKYVERN_API_KEY`` (preferred) or ``--api-key``; the server from
 ``SKYVERN_BASE_URL`` or ``--base-url`` (a URL, or ``cloud``/``staging``/``local``).
@@ -51,6 +52,7 @@ from skyvern_cdp.cli._args import (
     _session_id,
 )
 from skyvern_cdp.cli._output import _secrets
+from skyvern_cdp.cli.files import add_files
 from skyvern_cdp.cli.profiles import add_profile
 from skyvern_cdp.cli.sessions import BROWSER_TYPES
 from skyvern_cdp.local.registry import DEFAULT_MAX_SESSIONS
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in sessions.ADD_COMMANDS:
         getattr(sessions, name)(commands)
-    for add in (_add_serve, _add_demo, _add_relay, add_profile):
+    for add in (_add_serve, _add_demo, _add_relay, add_profile, add_files):
         add(commands)
     for sub in commands.choices.values():
         _add_global_options(sub, top=False)

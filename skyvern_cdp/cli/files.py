@@ -1,0 +1,160 @@
+"""``skyvern-cdp files ID [--save DIR]``: a session's recordings and downloaded files.
+
+::
+
+    $ skyvern-cdp files pbs_123                 # one line each: kind, name, size, URL
+    recording  pbs_123.mp4  48213 bytes  http://127.0.0.1:8000/…/pbs_123.mp4?<redacted>
+    $ skyvern-cdp files pbs_123 --save ./out    # download them; print each saved path
+    out/pbs_123.mp4
+
+A saved file is checked against the ``checksum`` (SHA-256) the API gave; a mismatch is an
+error and nothing is left. The key goes only to the API's own host (the local backend's
+file URLs); presigned URLs elsewhere carry their own signature. URL queries (tokens,
+signatures) are redacted in what is printed. A recording still being written (its session
+runs on) is saved as far as it is written, with a note on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from skyvern_cdp.cli._args import EXIT_OK, PROG, _add_call_timeout, _session_id
+from skyvern_cdp.cli._output import _client, _print_json, _secrets, _without_query
+
+if TYPE_CHECKING:
+    from skyvern_cdp.models import FileInfo
+
+__all__ = ["add_files", "file_name", "sends_key"]
+
+
+def add_files(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    files = commands.add_parser(
+        "files",
+        help="list a session's recordings and downloaded files; --save DIR downloads them",
+    )
+    files.add_argument("session_id", type=_session_id, metavar="ID")
+    files.add_argument("--save", default=None, metavar="DIR",
+                       help="download every file into DIR (created if missing)")
+    _add_call_timeout(files)
+    files.set_defaults(handler="skyvern_cdp.cli.files:run")
+
+
+def sends_key(url: str, base_url: str) -> bool:
+    """Whether a file URL gets ``x-api-key``: only on the API's own scheme, host and port.
+
+    >>> sends_key("http://127.0.0.1:8000/sessions/pbs_1/files/a.pdf", "http://127.0.0.1:8000")
+    True
+    >>> sends_key("https://bucket.s3.amazonaws.com/rec.webm?sig=x", "https://api.skyvern.com")
+    False
+    """
+    file, api = urlsplit(url), urlsplit(base_url)
+    try:
+        return (file.scheme, file.hostname, file.port) == (api.scheme, api.hostname, api.port)
+    except ValueError:
+        return False
+
+
+def file_name(info: FileInfo, taken: set[str]) -> str:
+    """A safe, unused name in the target directory for ``info``.
+
+    >>> from skyvern_cdp.models import FileInfo
+    >>> file_name(FileInfo(url="http://h/x/../../etc/passwd", filename="../../etc/passwd"), set())
+    'passwd'
+    >>> file_name(FileInfo(url="http://h/f/a.pdf", filename=None), {"a.pdf"})
+    'a (1).pdf'
+    """
+    wanted = info.filename or unquote(urlsplit(info.url).path.rsplit("/", 1)[-1])
+    name = os.path.basename(wanted.replace("\\", "/")).strip().lstrip(".") or "file"
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    candidate, counter = name, 1
+    while candidate in taken:
+        candidate = f"{stem} ({counter}).{ext}" if ext else f"{stem} ({counter})"
+        counter += 1
+    return candidate
+
+
+def run(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        session = client.get_browser_session(args.session_id, timeout=args.timeout)
+        base_url, key = client.settings.base_url, client.settings.api_key
+    listed: list[tuple[str, FileInfo]] = [
+        *(("recording", info) for info in session.recordings or ()),
+        *(("download", info) for info in session.downloaded_files or ()),
+    ]
+    if args.save is None:
+        return _list(listed, args)
+    directory = Path(args.save).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    live = session.status in ("created", "running")
+    saved: list[dict[str, Any]] = []
+    taken = {entry.name for entry in directory.iterdir()}
+    for kind, info in listed:
+        name = file_name(info, taken)
+        taken.add(name)
+        headers = {"x-api-key": key} if key and sends_key(info.url, base_url) else {}
+        path = _download(info, directory / name, headers, args.timeout)
+        if kind == "recording" and live and info.checksum is None:
+            print(f"{PROG}: {name} is still being recorded (the session runs on): saved what is"
+                  " written so far", file=sys.stderr)
+        saved.append({"kind": kind, "path": str(path), "file_size": path.stat().st_size})
+    if args.json:
+        _print_json(saved, args)
+    else:
+        for entry in saved:
+            print(entry["path"])
+    return EXIT_OK
+
+
+def _list(listed: list[tuple[str, FileInfo]], args: argparse.Namespace) -> int:
+    from skyvern_cdp.config import redact_text
+
+    if args.json:
+        rows = [{"kind": kind, **info.model_dump(mode="json")} for kind, info in listed]
+        for row in rows:
+            row["url"] = _without_query(row["url"])
+        _print_json(rows, args)
+        return EXIT_OK
+    if not listed:
+        print("no recordings or downloaded files", file=sys.stderr)
+    for kind, info in listed:
+        size = f"{info.file_size} bytes" if info.file_size is not None else "size unknown"
+        line = f"{kind:<9}  {info.filename or '-'}  {size}  {_without_query(info.url)}"
+        print(redact_text(line, _secrets(args)))
+    return EXIT_OK
+
+
+def _download(info: FileInfo, target: Path, headers: dict[str, str], timeout: float) -> Path:
+    import httpx
+
+    from skyvern_cdp.errors import SkyvernCDPError
+
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with httpx.stream("GET", info.url, headers=headers, timeout=timeout,
+                          trust_env=False, follow_redirects=True) as answer:
+            if answer.status_code != 200:
+                raise SkyvernCDPError(
+                    f"{target.name}: the server answered HTTP {answer.status_code}"
+                    f" for {_without_query(info.url)}"
+                )
+            with partial.open("wb") as out:
+                for block in answer.iter_bytes():
+                    digest.update(block)
+                    out.write(block)
+        if info.checksum and digest.hexdigest() != info.checksum.lower():
+            raise SkyvernCDPError(f"{target.name}: its SHA-256 is not the checksum the API gave")
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return target
+
