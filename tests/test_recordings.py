@@ -200,10 +200,22 @@ def test_a_running_session_lists_its_recording_in_progress_and_what_is_written_p
             close(http, sid)
 
 
+@pytest.fixture(scope="module")
+def ended_pair(backend: LocalBackend) -> tuple[str, str, str]:
+    """Two ended sessions: the URL of the first one's recording, and both ids."""
+    with client(backend) as http:
+        sid = create(http, page_url("red"))["browser_session_id"]
+        other = create(http, page_url("blue"))["browser_session_id"]
+        close(http, other)
+        info = close(http, sid)["recordings"][0]
+    return info["url"], sid, other
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [
         ({"headers": {"host": "evil.example:80"}}, 403),  # DNS rebinding
+        ({"headers": {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}}, 403),
         ({"drop_token": True}, 403),
         ({"token": "0" * 32}, 403),
         ({"other_session": True}, 403),  # one session's token opens no other's files
@@ -213,15 +225,10 @@ def test_a_running_session_lists_its_recording_in_progress_and_what_is_written_p
     ],
 )
 def test_the_recording_route_refuses_a_foreign_host_and_a_wrong_key_or_token(
-    backend: LocalBackend, playwright_cdp: Any, change: dict[str, Any], status: int
+    backend: LocalBackend, ended_pair: tuple[str, str, str], change: dict[str, Any], status: int
 ) -> None:
-    with client(backend) as http:
-        session = create(http, page_url("red"))
-        sid = session["browser_session_id"]
-        other = create(http, page_url("blue"))["browser_session_id"]
-        close(http, other)
-        info = close(http, sid)["recordings"][0]
-    path, _, _ = info["url"].partition("?")
+    url, sid, other = ended_pair
+    path, _, _ = url.partition("?")
     token = change.get("token", session_token(backend.api_key or "", other if change.get(
         "other_session") else sid))
     params = {} if change.get("drop_token") else {"token": token}

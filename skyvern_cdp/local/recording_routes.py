@@ -4,9 +4,10 @@
 >>> add_recording_routes(app, api_key="sk-local")  # doctest: +SKIP
 
 ``GET /sessions/{id}/recordings/{filename}`` serves a session's video under the API's rules:
-a ``Host`` that is an IP literal or ``localhost`` (no DNS rebinding), and, when the backend
-has a key, ``x-api-key`` or the session's ``?token=`` (:mod:`.tokens`), which the ``url``
-of each listed recording carries so that a person can open it in a browser.
+the backend's web guard (:mod:`.guard`: no foreign ``Host``, no cross-site request) as for
+every route, and, when the backend has a key, ``x-api-key`` or the session's ``?token=``
+(:mod:`.tokens`), which the ``url`` of each listed recording carries so that a person can
+open it in a browser.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from skyvern_cdp.gateway.handshake import host_allowed
 from skyvern_cdp.local.registry import is_session_id
 from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, session_token
 
@@ -48,8 +48,6 @@ def add_recording_routes(app: FastAPI, *, api_key: str | None) -> None:
     async def session_recording(
         request: Request, browser_session_id: str, filename: str
     ) -> Response:
-        if not host_allowed(request.headers.get("host")):
-            return JSONResponse({"detail": "Host not allowed"}, status_code=403)
         if not is_session_id(browser_session_id):
             return JSONResponse({"detail": "File not found"}, status_code=404)
         if not request_allowed(
