@@ -17,6 +17,8 @@ MODULES = [
     "skyvern_cdp.policy.waiter",
     "skyvern_cdp.policy.screencast",
     "skyvern_cdp.local.tokens",
+    "skyvern_cdp._pytest.report",
+    "skyvern_cdp.cli.files",
     "skyvern_cdp._client_base",
     "skyvern_cdp.models",
     "skyvern_cdp.protocol",

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from skyvern_cdp.models import FileInfo
+if TYPE_CHECKING:  # the plugin loads pydantic only once a session is asked for
+    from skyvern_cdp.models import FileInfo
 
 __all__ = ["LIVE_STATUSES", "file_lines", "video_offset"]
 
