@@ -136,3 +136,26 @@ async def test_relay_launch_with_a_profile(backend: LocalBackend) -> None:
             assert client.list_browser_sessions() == []
         finally:
             client.delete_browser_profile(pid)
+
+
+def test_the_log_in_once_example_runs(pointed: SkyvernClient) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "log_in_once.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], env=dict(os.environ), capture_output=True, text=True,
+        timeout=110,
+    )
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("captured bp_")
+        assert lines[-2:] == ["signed in as ada", "localStorage: ada"]
+        assert pointed.list_browser_sessions() == []
+    finally:
+        found = pointed.find_browser_profile("example-shop-login")
+        if found is not None:
+            pointed.delete_browser_profile(found.browser_profile_id)
