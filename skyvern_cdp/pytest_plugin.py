@@ -33,7 +33,14 @@ option                             environment                        ini key
 ``--skyvern-keep-on-failure``      ``SKYVERN_CDP_KEEP_ON_FAILURE``    ``skyvern_keep_on_failure``
 ``--skyvern-default-context``      ``SKYVERN_CDP_DEFAULT_CONTEXT``    ``skyvern_default_context``
 ``--skyvern-keep-alive-margin S``  ``SKYVERN_CDP_KEEP_ALIVE_MARGIN``  ``skyvern_keep_alive_margin``
+``--skyvern-profile NAME|bp_…``    ``SKYVERN_CDP_PROFILE``            ``skyvern_profile``
+``--skyvern-login-max-age S``      ``SKYVERN_CDP_LOGIN_MAX_AGE``      ``skyvern_login_max_age``
 =================================  =================================  =============================
+
+Log in once per run: define ``pytest_skyvern_login(browser)`` in ``conftest.py``; with
+``--skyvern-launch`` (or ``--skyvern-profile NAME``, which implies it) the plugin captures a
+browser profile with it before any test (in the xdist controller), and every launched session
+starts from that profile, in its default context (see :mod:`skyvern_cdp._pytest.login`).
 
 A launched session is kept alive for the whole run (extended from a background thread once
 less than the margin, 300 s by default, is left; 0 turns it off), so a suite that runs longer
