@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SessionNotReadyError,
         SkyvernCDPError,
         SyncAPIInAsyncLoopError,
+        WrongThreadError,
     )
     from skyvern_cdp.models import (
         BrowserProfile,
@@ -63,7 +64,7 @@ _LAZY = {
             "ProfileUploadPendingError", "RequestRejectedError", "SessionClosedError",
             "SessionEndedError", "SessionError",
             "SessionNotFoundError", "SessionNotReadyError", "SkyvernCDPError",
-            "SyncAPIInAsyncLoopError",
+            "SyncAPIInAsyncLoopError", "WrongThreadError",
         ),
         "skyvern_cdp.errors",
     ),
@@ -128,4 +129,5 @@ __all__ = [
     "SkyvernCDPError",
     "SkyvernClient",
     "SyncAPIInAsyncLoopError",
+    "WrongThreadError",
 ]

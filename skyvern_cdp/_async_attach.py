@@ -25,7 +25,7 @@ from skyvern_cdp._async_driver import Lease, shielded
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus
 from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
-from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
+from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter, request_budget
 
 __all__ = ["abandon", "attach", "close_session", "create", "release", "session_of"]
 
@@ -33,7 +33,10 @@ logger = logging.getLogger("skyvern_cdp.async_api")
 
 
 class _Attachment:
-    """Everything a Browser of ours holds, and its teardown (idempotent, shielded)."""
+    """Everything a Browser of ours holds, and its teardown (:class:`~._attachment.Teardown`),
+    run in a task of its own and awaited shielded: a cancelled caller (anyio cancels again at
+    every await) cannot cut it short. Steps a cancellation of that task itself cut short
+    (the loop closing) are done by the next ``close()``."""
 
     def __init__(
         self,
@@ -46,33 +49,47 @@ class _Attachment:
     ) -> None:
         self.session = session
         self.client = client
-        self.owns_client = owns_client
-        self.owns_session = owns_session
         self.lease = lease
         self.close_timeout = close_timeout
+        self.teardown = shared.Teardown(owns_session=owns_session, owns_client=owns_client)
         self._closing: asyncio.Future[None] | None = None
 
     async def close(self, browser: Browser | None, disconnect: Any = None) -> None:
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._teardown(browser, disconnect))
+        if self._closing is None or (self._closing.done() and not self.teardown.finished):
+            self._closing = asyncio.ensure_future(self._teardown(disconnect))
         await shielded(self._closing)
 
-    async def _teardown(self, browser: Browser | None, disconnect: Any) -> None:
+    async def _teardown(self, disconnect: Any) -> None:
+        deadline = Deadline(self.close_timeout)
+        interrupted: BaseException | None = None
+        for step in self.teardown.todo():
+            if not self.teardown.may(step):
+                continue
+            try:
+                await self._run(step, disconnect, deadline)
+            except Exception as exc:  # logged; the step is as done as it can be
+                logger.debug("%s of %s: %s", step, self.session.browser_session_id, exc)
+            except BaseException as exc:  # cancelled: this step stays to do
+                interrupted = interrupted or exc
+                continue
+            self.teardown.done(step)
+        if interrupted is not None:
+            raise interrupted
+
+    async def _run(self, step: str, disconnect: Any, deadline: Deadline) -> None:
         sid = self.session.browser_session_id
-        try:
+        if step == "disconnect":
             if disconnect is not None:
                 try:
-                    await asyncio.wait_for(disconnect(), self.close_timeout)
+                    await asyncio.wait_for(disconnect(), deadline.remaining())
                 except (PlaywrightError, asyncio.TimeoutError) as exc:
                     logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
-            if self.owns_session:
-                await close_session(self.client, sid, self.close_timeout)
-        finally:
-            try:
-                if self.owns_client:
-                    await self.client.aclose()
-            finally:
-                await self.lease.release()
+        elif step == "close_session":
+            await close_session(self.client, sid, request_budget(deadline.remaining()))
+        elif step == "close_client":
+            await self.client.aclose()
+        else:
+            await self.lease.release()
 
 
 _attachments: weakref.WeakKeyDictionary[Browser, _Attachment] = weakref.WeakKeyDictionary()
@@ -182,6 +199,9 @@ async def release(client: AsyncSkyvernClient, owns_client: bool, lease: Lease) -
         await lease.release()
 
 
+_CANCELLED = " after a cancelled launch"
+
+
 async def create(
     client: AsyncSkyvernClient,
     deadline: Deadline,
@@ -189,25 +209,45 @@ async def create(
     fields: CreateSessionFields,
     close_timeout: float,
 ) -> BrowserSessionResponse:
-    """Create a session; if cancelled meanwhile, still learn its id and close it."""
-    task = asyncio.ensure_future(
-        client.create_browser_session(
-            timeout=max(deadline.remaining(), MIN_REQUEST_TIMEOUT),
-            session_timeout_minutes=minutes,
-            **fields,
+    """Create a session within ``deadline``; if the caller is cancelled meanwhile, the session
+    the request makes is still closed (:class:`~._attachment.CreateGuard`). Nothing after the
+    cancellation is awaited unshielded: anyio cancels again at every await."""
+    guard = shared.CreateGuard()
+
+    async def request() -> BrowserSessionResponse:
+        made = await client.create_browser_session(
+            timeout=request_budget(deadline.remaining()), session_timeout_minutes=minutes, **fields
         )
-    )
+        if guard.made(made):
+            await close_session(client, made.browser_session_id, close_timeout, _CANCELLED)
+        return made
+
+    task = asyncio.ensure_future(request())
     try:
         return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        try:
-            made = await asyncio.wait_for(task, close_timeout)
-        except BaseException:
-            raise asyncio.CancelledError from None
-        await close_session(
-            client, made.browser_session_id, close_timeout, " after a cancelled launch"
-        )
+    except BaseException:
+        if not (task.done() and not task.cancelled() and task.exception() is not None):
+            # the caller gave up (the create itself did not fail): close what it makes
+            await shielded(
+                asyncio.ensure_future(_abandon_create(task, guard, client, close_timeout))
+            )
         raise
+
+
+async def _abandon_create(
+    task: asyncio.Future[BrowserSessionResponse],
+    guard: shared.CreateGuard,
+    client: AsyncSkyvernClient,
+    close_timeout: float,
+) -> None:
+    made = guard.abandon()
+    if isinstance(made, BrowserSessionResponse):
+        await close_session(client, made.browser_session_id, close_timeout, _CANCELLED)
+        return
+    try:  # the request side closes it once it answers; wait for that (bounded)
+        await asyncio.wait_for(asyncio.shield(task), shared.CreateGuard.wait_for(close_timeout))
+    except BaseException as exc:
+        logger.debug("the cancelled create did not finish: %s", type(exc).__name__)
 
 
 async def abandon(

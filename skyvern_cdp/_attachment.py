@@ -4,6 +4,7 @@ text of the errors of the connect phase. No I/O here."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,6 +169,86 @@ def failure_error(
             session=session,
         )
     return None
+
+
+class CreateGuard:
+    """Who closes a session whose create answered after its caller gave up (an interrupt, a
+    cancellation, ``SystemExit``), in both shells: the request runs apart from the caller
+    (a task, a thread) and whichever side learns the new session's id last closes it.
+
+    >>> guard = CreateGuard()
+    >>> guard.abandon() is None   # given up before the answer: the request side closes it
+    True
+    >>> guard.made("pbs_1")       # ... and is told so when the answer comes
+    True
+
+    The side that gave up waits for the request side at most :meth:`wait_for` seconds (its
+    answer, then its close), so that the close is sent before the process ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._made: object = None
+
+    def made(self, session: object) -> bool:
+        """The request answered with ``session``: whether the caller gave up (close it now)."""
+        with self._lock:
+            self._made = session
+            return self._abandoned
+
+    def abandon(self) -> object:
+        """The caller gave up: the session to close now, or ``None`` if the request has not
+        answered yet (then :meth:`made` will say to close it)."""
+        with self._lock:
+            self._abandoned = True
+            return self._made
+
+    @staticmethod
+    def wait_for(close_timeout: float) -> float:
+        """How long the caller that gave up waits for the request side: its answer and its
+        close, each bounded by ``close_timeout``."""
+        return 2 * close_timeout
+
+
+class Teardown:
+    """The steps of one Browser's teardown, in order, and which are done: a step that an
+    interrupt cut short stays to do, so a second ``close()`` finishes the job (the session
+    still ends, the Browser is still disconnected). One deadline, ``close_timeout``, bounds
+    one ``close()`` in all.
+
+    >>> t = Teardown(owns_session=True, owns_client=True)
+    >>> t.todo()
+    ['disconnect', 'close_session', 'close_client', 'release']
+    >>> t.done("disconnect"); t.todo()
+    ['close_session', 'close_client', 'release']
+
+    The client is closed only once the session is (it is what closes it).
+    """
+
+    def __init__(self, *, owns_session: bool, owns_client: bool) -> None:
+        self._left = ["disconnect"]
+        if owns_session:
+            self._left.append("close_session")
+        if owns_client:
+            self._left.append("close_client")
+        self._left.append("release")
+
+    def todo(self) -> list[str]:
+        """The steps still to do, in order."""
+        return list(self._left)
+
+    def done(self, step: str) -> None:
+        if step in self._left:
+            self._left.remove(step)
+
+    def may(self, step: str) -> bool:
+        """Whether ``step`` may run now (the client only after the session is closed)."""
+        return not (step == "close_client" and "close_session" in self._left)
+
+    @property
+    def finished(self) -> bool:
+        return not self._left
 
 
 @dataclass(frozen=True)

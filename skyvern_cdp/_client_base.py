@@ -41,6 +41,7 @@ from skyvern_cdp.policy import (
     is_no_answer,
     is_retryable_api_error,
     is_retryable_create_error,
+    request_budget,
     request_timeout,
     retry_delay,
     retry_window,
@@ -174,6 +175,11 @@ class ClientBase:
             ever_answered=self.ever_answered, trying_for=deadline.elapsed()
         )
         return request_timeout(deadline.remaining(), self.read_timeout, connect)
+
+    @staticmethod
+    def _budget(deadline: Deadline) -> float:
+        """How long the next request may take in all (see :func:`request_budget`)."""
+        return request_budget(deadline.remaining())
 
     def _gives_up(self, exc: BaseException | None, deadline: Deadline) -> bool:
         if deadline.expired:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from concurrent.futures import Future
 from typing import Any
 
 from playwright.sync_api import Browser, Playwright
@@ -21,17 +22,21 @@ from playwright.sync_api import Error as PlaywrightError
 
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp._sync_driver import Lease
-from skyvern_cdp.client import OnStatus, SkyvernClient
-from skyvern_cdp.errors import InvalidArgumentTypeError
+from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient
+from skyvern_cdp.errors import InvalidArgumentTypeError, WrongThreadError
 from skyvern_cdp.models import BrowserSessionResponse
-from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter
+from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter, request_budget
 
-__all__ = ["attach", "close_session", "release", "session_of"]
+__all__ = ["attach", "close_session", "create", "release", "session_of"]
 
 logger = logging.getLogger("skyvern_cdp.sync_api")
 
 
 class _Attachment:
+    """Everything a Browser of ours holds, and its teardown (:class:`~._attachment.Teardown`):
+    each ``close()`` does the steps left, within one ``close_timeout``, and a step an
+    interrupt cut short is done by the next ``close()``."""
+
     def __init__(
         self,
         session: BrowserSessionResponse,
@@ -43,31 +48,60 @@ class _Attachment:
     ) -> None:
         self.session = session
         self.client = client
-        self.owns_client = owns_client
-        self.owns_session = owns_session
         self.lease = lease
         self.close_timeout = close_timeout
-        self.closed = False
+        self.teardown = shared.Teardown(owns_session=owns_session, owns_client=owns_client)
+        self.thread = threading.get_ident()
+        self._lock = threading.RLock()
 
     def close(self, disconnect: Any) -> None:
-        """Disconnect, close a launched session, release the driver. Idempotent."""
-        if self.closed:
-            return
-        self.closed = True
+        """Disconnect, close a launched session, release the driver; an interrupt meanwhile
+        does not stop the other steps, and is re-raised after them."""
+        with self._lock:
+            if threading.get_ident() != self.thread:
+                self._close_elsewhere()
+            deadline = Deadline(self.close_timeout)
+            interrupted: BaseException | None = None
+            for step in self.teardown.todo():
+                if not self.teardown.may(step):
+                    continue
+                try:
+                    self._run(step, disconnect, deadline)
+                except Exception as exc:  # logged; the step is as done as it can be
+                    logger.debug("%s of %s: %s", step, self.session.browser_session_id, exc)
+                except BaseException as exc:  # an interrupt: this step stays to do
+                    interrupted = interrupted or exc
+                    continue
+                self.teardown.done(step)
+            if interrupted is not None:
+                raise interrupted
+
+    def _run(self, step: str, disconnect: Any, deadline: Deadline) -> None:
         sid = self.session.browser_session_id
-        try:
+        if step == "disconnect":
             try:
                 disconnect()
             except PlaywrightError as exc:
                 logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
-            if self.owns_session:
-                close_session(self.client, sid, self.close_timeout)
-        finally:
-            try:
-                if self.owns_client:
-                    self.client.close()
-            finally:
-                self.lease.release()
+        elif step == "close_session":
+            close_session(self.client, sid, request_budget(deadline.remaining()))
+        elif step == "close_client":
+            self.client.close()
+        else:
+            self.lease.release()
+
+    def _close_elsewhere(self) -> None:
+        """``close()`` from another thread: end a launched session (HTTP works from any
+        thread), but leave Playwright, which only works in its own thread, to that thread."""
+        sid = self.session.browser_session_id
+        if "close_session" in self.teardown.todo():
+            close_session(self.client, sid, self.close_timeout, " (closed from another thread)")
+            self.teardown.done("close_session")
+        raise WrongThreadError(
+            f"the Browser of session {sid} was closed from another thread: sync Playwright only"
+            " works in the thread that attached it; close it there"
+            + (" (its session is closed already)" if self.teardown.may("close_client") else "")
+        )
 
 
 _attachments: weakref.WeakKeyDictionary[Browser, _Attachment] = weakref.WeakKeyDictionary()
@@ -187,3 +221,73 @@ def release(client: SkyvernClient, owns_client: bool, lease: Lease) -> None:
             client.close()
     finally:
         lease.release()
+
+
+_CANCELLED = " after a cancelled launch"
+
+
+class _Create:
+    """A create request run in a worker thread, so that an interrupt in the caller's thread
+    (``KeyboardInterrupt``, a ``SystemExit`` from a SIGTERM handler) does not lose its
+    answer; :class:`~._attachment.CreateGuard` decides which side closes what it made."""
+
+    def __init__(
+        self,
+        http: SkyvernClient,
+        deadline: Deadline,
+        minutes: int | None,
+        fields: CreateSessionFields,
+        close_timeout: float,
+    ) -> None:
+        self._http, self._close_timeout = http, close_timeout
+        self._guard = shared.CreateGuard()
+        self.future: Future[BrowserSessionResponse] = Future()
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(request_budget(deadline.remaining()), minutes, fields),
+            name="skyvern-cdp-create",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _run(self, timeout: float, minutes: int | None, fields: CreateSessionFields) -> None:
+        try:
+            made = self._http.create_browser_session(
+                timeout=timeout, session_timeout_minutes=minutes, **fields
+            )
+        except BaseException as exc:
+            self.future.set_exception(exc)
+            return
+        if self._guard.made(made):
+            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
+        self.future.set_result(made)
+
+    def abandon(self) -> None:
+        """The caller gave up: close the session now, or as soon as it exists (waiting for
+        that a bounded time, so that the close is sent before the process ends)."""
+        made = self._guard.abandon()
+        if isinstance(made, BrowserSessionResponse):
+            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
+        else:
+            self.thread.join(shared.CreateGuard.wait_for(self._close_timeout))
+
+
+def create(
+    http: SkyvernClient,
+    deadline: Deadline,
+    minutes: int | None,
+    fields: CreateSessionFields,
+    close_timeout: float,
+) -> BrowserSessionResponse:
+    """Create a session within ``deadline``; whatever interrupts the caller meanwhile, the
+    session the request makes is closed (the sync twin of the asyncio shell's ``create``).
+
+    >>> session = create(client, Deadline(60), 15, {}, close_timeout=10)  # doctest: +SKIP
+    """
+    request = _Create(http, deadline, minutes, fields, close_timeout)
+    try:
+        return request.future.result()
+    except BaseException:
+        if not (request.future.done() and request.future.exception() is not None):
+            request.abandon()  # the caller gave up (the create itself did not fail)
+        raise

@@ -31,6 +31,7 @@ import tenacity
 from typing_extensions import Self, Unpack
 
 from skyvern_cdp import protocol
+from skyvern_cdp._bounded import bound_transports, bounded_request, within
 from skyvern_cdp._client_base import (
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
@@ -89,7 +90,7 @@ class SkyvernClient(ClientBase, ProfileMethods):
         api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
         self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(**self._client_kwargs())
+        self._http = http_client or bound_transports(httpx.Client(**self._client_kwargs()))
 
     def __enter__(self) -> Self:
         return self
@@ -117,7 +118,7 @@ class SkyvernClient(ClientBase, ProfileMethods):
             for attempt in tenacity.Retrying(
                 **self._retrying_kwargs(request, deadline, on_failure)
             ):
-                with attempt:
+                with attempt, within(self._budget(deadline)):
                     response = self._http.request(
                         request.method,
                         request.path,
@@ -263,12 +264,15 @@ class AsyncSkyvernClient(ClientBase, AsyncProfileMethods):
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._http.request(
-                        request.method,
-                        request.path,
-                        json=request.json,
-                        params=request.params,
-                        timeout=self._timeout(deadline),
+                    response = await bounded_request(
+                        self._http.request(
+                            request.method,
+                            request.path,
+                            json=request.json,
+                            params=request.params,
+                            timeout=self._timeout(deadline),
+                        ),
+                        self._budget(deadline),
                     )
                     self._check(request, response)
         except httpx.TransportError as exc:

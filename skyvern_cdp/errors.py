@@ -15,6 +15,7 @@ session id must start with 'pbs_' (got 'not-an-id')
     ├── InsecureTransportError                     would send the key over plain http
     ├── SyncAPIInAsyncLoopError (RuntimeError)     sync API called inside a running loop
     ├── MissingExtraError (ImportError)            a feature's extra is not installed
+    ├── WrongThreadError (RuntimeError)            a sync Browser closed from another thread
     ├── APIError                                   an HTTP failure: .status_code, .body
     │   ├── APIConnectionError                     unreachable until the deadline
     │   │   ├── APITimeoutError (TimeoutError)     no answer in time
@@ -69,6 +70,7 @@ __all__ = [
     "SessionNotReadyError",
     "SkyvernCDPError",
     "SyncAPIInAsyncLoopError",
+    "WrongThreadError",
 ]
 
 
@@ -262,3 +264,9 @@ class CDPConnectTimeoutError(CDPConnectError, TimeoutError):
 
 class SessionClosedError(CDPConnectError):
     """The CDP endpoint answered 4410 "session closed": the session is over."""
+
+
+class WrongThreadError(SkyvernCDPError, RuntimeError):
+    """A sync Browser was closed from a thread other than the one that attached it: sync
+    Playwright only works in its own thread. A session it launched is closed anyway; close
+    the Browser again in its own thread to disconnect it and release the driver."""

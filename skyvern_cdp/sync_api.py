@@ -22,16 +22,14 @@ such as pytest-playwright's) is fine.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future
 from typing import Any, cast
 
 from playwright.sync_api import Browser, Page, Playwright
 from typing_extensions import Unpack
 
 from skyvern_cdp import _attachment as shared
-from skyvern_cdp._sync_attach import attach, close_session, release, session_of
+from skyvern_cdp._sync_attach import attach, close_session, create, release, session_of
 from skyvern_cdp._sync_capture import capture_profile
 from skyvern_cdp._sync_driver import Lease, check_no_foreign_loop, driver_stats
 from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient, client_for
@@ -44,8 +42,8 @@ from skyvern_cdp.lifetime import KeepAlive, keep_alive_policy
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import (
     CONNECT_ATTEMPT_TIMEOUT,
-    MIN_REQUEST_TIMEOUT,
     Deadline,
+    request_budget,
     validate_session_id,
 )
 from skyvern_cdp.policy.profiles import ProfileRef
@@ -82,7 +80,7 @@ def resolve_profile(http: SkyvernClient, ref: ProfileRef, deadline: Deadline) ->
         return ref.profile_id
     assert ref.name is not None
     return http.resolve_browser_profile(
-        ref.name, timeout=max(deadline.remaining(), MIN_REQUEST_TIMEOUT)
+        ref.name, timeout=request_budget(deadline.remaining())
     )
 
 
@@ -170,9 +168,10 @@ def launch(
     ...     default_page(browser).goto("https://example.com")
 
     See :func:`skyvern_cdp.async_api.launch`. Closing the Browser also closes the session;
-    so does a failed wait or connect, and a KeyboardInterrupt (also one that lands while the
-    create request is in flight: the request finishes in a worker thread and what it made is
-    closed before the interrupt is re-raised). ``keep_alive``: see :func:`connect`.
+    so does a failed wait or connect, and an interrupt (``KeyboardInterrupt``, or the
+    ``SystemExit`` of a SIGTERM handler), also one that lands while the create request is in
+    flight: the request finishes in a worker thread and what it made is closed before the
+    interrupt is re-raised. ``keep_alive``: see :func:`connect`.
     ``browser_profile``: a ``bp_`` id or a profile's name (looked up once through the list,
     within ``timeout``): the session starts from that saved state.
     """
@@ -198,7 +197,9 @@ def launch(
         if profile is not None:
             found = resolve_profile(http, profile, deadline)
             create_fields = cast("CreateSessionFields", shared.with_profile(create_fields, found))
-        session = _create(http, deadline, session_timeout_minutes, create_fields, options)
+        session = create(
+            http, deadline, session_timeout_minutes, create_fields, options.close_timeout
+        )
         browser = attach(
             session.browser_session_id, http, owns_client, True, lease, options, deadline, on_status
         )
@@ -215,74 +216,3 @@ def launch(
             release(http, owns_client, lease)
         raise
     return _kept(browser, http, policy)
-
-
-_CANCELLED = " after a cancelled launch"
-
-
-class _Create:
-    """A create request run in a worker thread, so that a KeyboardInterrupt in the caller's
-    thread does not lose its answer: whichever side learns the new session's id after the
-    caller gave up closes that session."""
-
-    def __init__(
-        self,
-        http: SkyvernClient,
-        deadline: Deadline,
-        minutes: int | None,
-        fields: CreateSessionFields,
-        close_timeout: float,
-    ) -> None:
-        self._http, self._close_timeout = http, close_timeout
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._made: BrowserSessionResponse | None = None
-        self.future: Future[BrowserSessionResponse] = Future()
-        self.thread = threading.Thread(
-            target=self._run,
-            args=(max(deadline.remaining(), MIN_REQUEST_TIMEOUT), minutes, fields),
-            name="skyvern-cdp-create",
-            daemon=True,
-        )
-        self.thread.start()
-
-    def _run(self, timeout: float, minutes: int | None, fields: CreateSessionFields) -> None:
-        try:
-            made = self._http.create_browser_session(
-                timeout=timeout, session_timeout_minutes=minutes, **fields
-            )
-        except BaseException as exc:
-            self.future.set_exception(exc)
-            return
-        with self._lock:
-            self._made, abandoned = made, self._abandoned
-        if abandoned:
-            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
-        self.future.set_result(made)
-
-    def abandon(self) -> None:
-        """The caller was interrupted: close the session, now or as soon as it exists (waiting
-        for that at most ``2 × close_timeout``, so the close is sent before the process ends)."""
-        with self._lock:
-            self._abandoned, made = True, self._made
-        if made is not None:
-            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
-        else:
-            self.thread.join(2 * self._close_timeout)
-
-
-def _create(
-    http: SkyvernClient,
-    deadline: Deadline,
-    minutes: int | None,
-    fields: CreateSessionFields,
-    options: shared.AttachOptions,
-) -> BrowserSessionResponse:
-    """Create a session; on a KeyboardInterrupt meanwhile, close what the request made."""
-    create = _Create(http, deadline, minutes, fields, options.close_timeout)
-    try:
-        return create.future.result()
-    except KeyboardInterrupt:
-        create.abandon()
-        raise
-

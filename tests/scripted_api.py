@@ -41,7 +41,13 @@ def session(session_id: str = "pbs_test1", **fields: Any) -> dict[str, Any]:
 
 @dataclass
 class Reply:
-    """One scripted answer. ``reset`` drops the connection; ``delay`` waits before answering."""
+    """One scripted answer. ``reset`` drops the connection; ``delay`` waits before answering.
+
+    ``drip`` sends the whole answer (status line, headers, body) one byte every ``drip``
+    seconds: each read gets a byte long before any per-read timeout, so only a bound on the
+    whole request ends it. ``endless`` (with ``drip``) announces a huge body and keeps
+    dripping blanks after the payload: an answer that never finishes.
+    """
 
     status: int = 200
     json: Any = None
@@ -49,6 +55,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    drip: float = 0.0
+    endless: bool = False
 
 
 @dataclass
@@ -64,6 +72,8 @@ class Seen:
 class ScriptedAPI:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Seen] = []
+        self.dripped = 0  # bytes sent by dripping replies
+        self.abandoned = 0  # dripping replies the client hung up on
         self._scripts: dict[tuple[str, str], deque[Reply]] = {}
         self._handlers: dict[tuple[str, str], Callable[[Seen], Reply]] = {}
         self._lock = threading.Lock()
@@ -103,6 +113,9 @@ class ScriptedAPI:
                 payload = reply.body
                 if payload is None:
                     payload = b"" if reply.json is None else json.dumps(reply.json).encode()
+                if reply.drip:
+                    self._drip(reply, payload)
+                    return
                 try:
                     self.send_response(reply.status)
                     if reply.json is not None:
@@ -114,6 +127,27 @@ class ScriptedAPI:
                     self.wfile.write(payload)
                 except OSError:
                     self.close_connection = True
+
+            def _drip(self, reply: Reply, payload: bytes) -> None:
+                self.close_connection = True
+                length = 10**9 if reply.endless else len(payload)
+                head = [f"HTTP/1.1 {reply.status} Scripted", f"content-length: {length}"]
+                if reply.json is not None:
+                    head.append("content-type: application/json")
+                head += [f"{name}: {value}" for name, value in reply.headers.items()]
+                data = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+                sent = 0
+                try:
+                    while not api._stopping.is_set():
+                        chunk = data[sent : sent + 1] if sent < len(data) else b" "
+                        if sent >= len(data) and not reply.endless:
+                            return
+                        self.connection.sendall(chunk)
+                        sent += 1
+                        api.dripped += 1
+                        api._stopping.wait(reply.drip)
+                except OSError:
+                    api.abandoned += 1  # the client gave up and closed the connection
 
             do_GET = do_POST = do_DELETE = _handle
 

@@ -14,7 +14,8 @@ True
 - The decisions of one whole wait: :mod:`.waiter` (:class:`Waiter`).
 - Is this failure worth another try, and after how long? Has this server ever answered?
   :mod:`.retry`: :func:`is_retryable_api_error`, :func:`is_retryable_create_error`,
-  :func:`retry_delay`, :func:`parse_retry_after`, :func:`request_timeout`,
+  :func:`retry_delay`, :func:`parse_retry_after`, :func:`request_budget` (the bound of a
+  whole request), :func:`request_timeout`,
   :func:`gives_up_unreached` (with :data:`UNREACHED_GRACE`).
 - Which address to dial, with which headers, and what did a failed attempt mean?
   :mod:`.cdp`: :func:`cdp_target`, :func:`connect_attempt_timeout`,
@@ -46,6 +47,7 @@ from skyvern_cdp.policy.retry import (
     is_retryable_api_error,
     is_retryable_create_error,
     parse_retry_after,
+    request_budget,
     request_timeout,
     retry_delay,
     retry_window,
@@ -107,6 +109,7 @@ __all__ = [
     "parse_retry_after",
     "poll_delay",
     "readiness",
+    "request_budget",
     "request_timeout",
     "retry_delay",
     "retry_window",

@@ -37,6 +37,18 @@ _RETRYABLE_TRANSPORT = (httpx.TransportError,)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
 
 
+def request_budget(remaining: float) -> float:
+    """How long the next request may take in all, bytes of its answer included: what is left
+    of the caller's deadline, and at least :data:`MIN_REQUEST_TIMEOUT` (the last poll at the
+    deadline is a real request). Both clients bound each request by it, so a call ends within
+    ``MIN_REQUEST_TIMEOUT`` of its deadline however slowly a server answers.
+
+    >>> request_budget(3.0), request_budget(0.0)
+    (3.0, 0.5)
+    """
+    return max(MIN_REQUEST_TIMEOUT, remaining)
+
+
 def request_timeout(
     remaining: float, read_timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT
 ) -> httpx.Timeout:
@@ -45,7 +57,7 @@ def request_timeout(
     A read that takes longer than ``read_timeout`` is abandoned and retried while the
     deadline allows.
     """
-    budget = max(MIN_REQUEST_TIMEOUT, remaining)
+    budget = request_budget(remaining)
     return httpx.Timeout(
         connect=min(connect_timeout, budget),
         read=min(read_timeout, budget),
