@@ -21,8 +21,9 @@ from playwright.async_api import Browser, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from skyvern_cdp import _attachment as shared
-from skyvern_cdp._async_driver import Lease, shielded
-from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus
+from skyvern_cdp._async_driver import Lease
+from skyvern_cdp._sessions import close_session, create, shielded
+from skyvern_cdp.client import AsyncSkyvernClient, OnStatus
 from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter, request_budget
@@ -179,75 +180,12 @@ async def attach(
     return _adopt(browser, attachment)
 
 
-async def close_session(
-    client: AsyncSkyvernClient, session_id: str, timeout: float, why: str = ""
-) -> None:
-    """Close a session this process created and log the outcome; never raises, so the rest of
-    a teardown still runs."""
-    try:
-        await client.close_browser_session(session_id, timeout=timeout)
-        logger.info("closed session %s%s", session_id, why)
-    except Exception as exc:
-        logger.warning("could not close session %s: %s", session_id, exc)
-
-
 async def release(client: AsyncSkyvernClient, owns_client: bool, lease: Lease) -> None:
     try:
         if owns_client:
             await client.aclose()
     finally:
         await lease.release()
-
-
-_CANCELLED = " after a cancelled launch"
-
-
-async def create(
-    client: AsyncSkyvernClient,
-    deadline: Deadline,
-    minutes: int | None,
-    fields: CreateSessionFields,
-    close_timeout: float,
-) -> BrowserSessionResponse:
-    """Create a session within ``deadline``; if the caller is cancelled meanwhile, the session
-    the request makes is still closed (:class:`~._attachment.CreateGuard`). Nothing after the
-    cancellation is awaited unshielded: anyio cancels again at every await."""
-    guard = shared.CreateGuard()
-
-    async def request() -> BrowserSessionResponse:
-        made = await client.create_browser_session(
-            timeout=request_budget(deadline.remaining()), session_timeout_minutes=minutes, **fields
-        )
-        if guard.made(made):
-            await close_session(client, made.browser_session_id, close_timeout, _CANCELLED)
-        return made
-
-    task = asyncio.ensure_future(request())
-    try:
-        return await asyncio.shield(task)
-    except BaseException:
-        if not (task.done() and not task.cancelled() and task.exception() is not None):
-            # the caller gave up (the create itself did not fail): close what it makes
-            await shielded(
-                asyncio.ensure_future(_abandon_create(task, guard, client, close_timeout))
-            )
-        raise
-
-
-async def _abandon_create(
-    task: asyncio.Future[BrowserSessionResponse],
-    guard: shared.CreateGuard,
-    client: AsyncSkyvernClient,
-    close_timeout: float,
-) -> None:
-    made = guard.abandon()
-    if isinstance(made, BrowserSessionResponse):
-        await close_session(client, made.browser_session_id, close_timeout, _CANCELLED)
-        return
-    try:  # the request side closes it once it answers; wait for that (bounded)
-        await asyncio.wait_for(asyncio.shield(task), shared.CreateGuard.wait_for(close_timeout))
-    except BaseException as exc:
-        logger.debug("the cancelled create did not finish: %s", type(exc).__name__)
 
 
 async def abandon(

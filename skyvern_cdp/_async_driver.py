@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Any
 
 from playwright.async_api import Playwright, async_playwright
 
 from skyvern_cdp._attachment import DriverStats
+from skyvern_cdp._sessions import shielded
 
 __all__ = ["Lease", "driver_stats", "shielded"]
 
@@ -96,22 +96,6 @@ def driver_stats() -> DriverStats:
     """The shared driver of the running event loop: how often started, and its users."""
     driver = _driver()
     return DriverStats(started=driver.started, running=driver.running, references=driver.references)
-
-
-async def shielded(awaitable: asyncio.Future[Any]) -> None:
-    """Await to the end even if cancelled meanwhile; re-raise the cancellation afterwards."""
-    cancelled = False
-    while not awaitable.done():
-        try:
-            await asyncio.shield(awaitable)
-        except asyncio.CancelledError:
-            if awaitable.done():
-                break
-            cancelled = True
-    with contextlib.suppress(BaseException):
-        awaitable.result()
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 class Lease:

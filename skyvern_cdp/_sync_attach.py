@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from concurrent.futures import Future
 from typing import Any
 
 from playwright.sync_api import Browser, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from skyvern_cdp import _attachment as shared
+from skyvern_cdp._sessions import close_session_sync as close_session
+from skyvern_cdp._sessions import create_sync as create
 from skyvern_cdp._sync_driver import Lease
-from skyvern_cdp.client import CreateSessionFields, OnStatus, SkyvernClient
+from skyvern_cdp.client import OnStatus, SkyvernClient
 from skyvern_cdp.errors import InvalidArgumentTypeError, WrongThreadError
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter, request_budget
@@ -205,89 +206,9 @@ def attach(
     return _adopt(browser, attachment)
 
 
-def close_session(client: SkyvernClient, session_id: str, timeout: float, why: str = "") -> None:
-    """Close a session this process created and log the outcome; never raises, so the rest of
-    a teardown still runs."""
-    try:
-        client.close_browser_session(session_id, timeout=timeout)
-        logger.info("closed session %s%s", session_id, why)
-    except Exception as exc:
-        logger.warning("could not close session %s: %s", session_id, exc)
-
-
 def release(client: SkyvernClient, owns_client: bool, lease: Lease) -> None:
     try:
         if owns_client:
             client.close()
     finally:
         lease.release()
-
-
-_CANCELLED = " after a cancelled launch"
-
-
-class _Create:
-    """A create request run in a worker thread, so that an interrupt in the caller's thread
-    (``KeyboardInterrupt``, a ``SystemExit`` from a SIGTERM handler) does not lose its
-    answer; :class:`~._attachment.CreateGuard` decides which side closes what it made."""
-
-    def __init__(
-        self,
-        http: SkyvernClient,
-        deadline: Deadline,
-        minutes: int | None,
-        fields: CreateSessionFields,
-        close_timeout: float,
-    ) -> None:
-        self._http, self._close_timeout = http, close_timeout
-        self._guard = shared.CreateGuard()
-        self.future: Future[BrowserSessionResponse] = Future()
-        self.thread = threading.Thread(
-            target=self._run,
-            args=(request_budget(deadline.remaining()), minutes, fields),
-            name="skyvern-cdp-create",
-            daemon=True,
-        )
-        self.thread.start()
-
-    def _run(self, timeout: float, minutes: int | None, fields: CreateSessionFields) -> None:
-        try:
-            made = self._http.create_browser_session(
-                timeout=timeout, session_timeout_minutes=minutes, **fields
-            )
-        except BaseException as exc:
-            self.future.set_exception(exc)
-            return
-        if self._guard.made(made):
-            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
-        self.future.set_result(made)
-
-    def abandon(self) -> None:
-        """The caller gave up: close the session now, or as soon as it exists (waiting for
-        that a bounded time, so that the close is sent before the process ends)."""
-        made = self._guard.abandon()
-        if isinstance(made, BrowserSessionResponse):
-            close_session(self._http, made.browser_session_id, self._close_timeout, _CANCELLED)
-        else:
-            self.thread.join(shared.CreateGuard.wait_for(self._close_timeout))
-
-
-def create(
-    http: SkyvernClient,
-    deadline: Deadline,
-    minutes: int | None,
-    fields: CreateSessionFields,
-    close_timeout: float,
-) -> BrowserSessionResponse:
-    """Create a session within ``deadline``; whatever interrupts the caller meanwhile, the
-    session the request makes is closed (the sync twin of the asyncio shell's ``create``).
-
-    >>> session = create(client, Deadline(60), 15, {}, close_timeout=10)  # doctest: +SKIP
-    """
-    request = _Create(http, deadline, minutes, fields, close_timeout)
-    try:
-        return request.future.result()
-    except BaseException:
-        if not (request.future.done() and request.future.exception() is not None):
-            request.abandon()  # the caller gave up (the create itself did not fail)
-        raise

@@ -41,6 +41,8 @@ logger = logging.getLogger("skyvern_cdp.pytest_plugin")
 
 #: When a test's setup started (wall clock): where it begins in the session's video.
 _STARTED = pytest.StashKey[float]()
+#: How long closing a session whose create was interrupted may take.
+CREATE_CLOSE_TIMEOUT = 10.0
 
 
 class SkyvernPlugin:
@@ -112,11 +114,17 @@ class SkyvernPlugin:
         """The ready session of this process: launched once, or the one given, waited for."""
         if self._session is not None:
             return self._session
-        timeout = self.options.timeout
+        from skyvern_cdp.policy import Deadline
+
+        deadline = Deadline(self.options.timeout)  # one deadline: the create and the wait
         if self.options.launch:
             if self._launched is None:
-                created = self.client.create_browser_session(
-                    timeout=timeout, **self._create_fields()
+                from skyvern_cdp._sessions import create_sync
+
+                # SIGTERM (an interrupt here) while the create is in flight: what it makes
+                # is closed, since no ledger knows of it yet.
+                created = create_sync(
+                    self.client, deadline, None, self._create_fields(), CREATE_CLOSE_TIMEOUT
                 )
                 self._launched = created.browser_session_id
                 if self.ledger is not None:
@@ -127,7 +135,9 @@ class SkyvernPlugin:
         else:
             assert self.options.session_id is not None
             session_id = self.options.session_id
-        self._session = self.client.wait_for_browser_session(session_id, timeout=timeout)
+        self._session = self.client.wait_for_browser_session(
+            session_id, timeout=max(deadline.remaining(), 0.001)
+        )
         return self._session
 
     def _create_fields(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import BrowserSessionResponse
@@ -30,6 +30,9 @@ from skyvern_cdp.cli._output import (
     _session_data,
     _warn_if_any,
 )
+
+#: How long closing a session ``launch`` made may take (it did not become ready, or Ctrl-C).
+LAUNCH_CLOSE_TIMEOUT = 10.0
 
 ADD_COMMANDS = ("_add_info", "_add_wait", "_add_launch", "_add_close", "_add_extend",
                 "_add_list", "_add_screenshot")
@@ -158,6 +161,9 @@ def _wait(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from skyvern_cdp._sessions import close_session_sync, create_sync
+    from skyvern_cdp.policy import Deadline
+
     fields: dict[str, Any] = {}
     if args.url is not None:
         fields["url"] = args.url
@@ -167,13 +173,15 @@ def _launch(args: argparse.Namespace) -> int:
         from skyvern_cdp.policy.profiles import profile_ref
 
         profile_ref(args.profile)  # a bad id or name is a usage error, before any request
+    deadline = Deadline(args.ready_timeout)  # one deadline: the lookup, the create, the wait
     with _client(args) as client:
         if args.profile is not None:  # a name is looked up once, through the list
             fields["browser_profile_id"] = client.resolve_browser_profile(
-                args.profile, timeout=args.ready_timeout
+                args.profile, timeout=max(deadline.remaining(), 0.001)
             )
-        session = client.create_browser_session(
-            session_timeout_minutes=args.timeout_minutes, **fields
+        # Ctrl-C (or SIGTERM) while the create is in flight: what it makes is closed.
+        session = create_sync(
+            client, deadline, args.timeout_minutes, cast(Any, fields), LAUNCH_CLOSE_TIMEOUT
         )
         sid = session.browser_session_id
         _warn_if_any(session)
@@ -181,16 +189,15 @@ def _launch(args: argparse.Namespace) -> int:
             with Progress(sys.stderr, sid) as progress:
                 progress.update(session)
                 session = client.wait_for_browser_session(
-                    sid, timeout=args.ready_timeout, on_status=progress.update
+                    sid, timeout=max(deadline.remaining(), 0.001), on_status=progress.update
                 )
                 progress.ready()
         except BaseException:
             # A session we cannot hand over would run (and bill) until its timeout.
-            try:
-                client.close_browser_session(sid, timeout=10.0)
+            if close_session_sync(client, sid, LAUNCH_CLOSE_TIMEOUT, ", not ready"):
                 print(f"{PROG}: closed session {sid}, which did not become ready", file=sys.stderr)
-            except Exception as exc:
-                print(f"{PROG}: could not close session {sid}: {exc}", file=sys.stderr)
+            else:
+                print(f"{PROG}: could not close session {sid}", file=sys.stderr)
             raise
     _print_ready(session, args, with_id=True)
     return EXIT_OK

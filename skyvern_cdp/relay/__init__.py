@@ -30,9 +30,8 @@ from typing import Any, cast
 
 import httpx
 
-from skyvern_cdp._async_attach import close_session
-from skyvern_cdp._async_attach import create as create_session
-from skyvern_cdp._async_driver import shielded
+from skyvern_cdp._sessions import close_session, shielded
+from skyvern_cdp._sessions import create as create_session
 from skyvern_cdp._attachment import check_profile, with_profile
 from skyvern_cdp.async_api import resolve_profile
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
@@ -152,10 +151,10 @@ async def relay(
         AsyncSkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
     )
     launched = False
+    deadline = Deadline(timeout)  # one deadline: the create and the wait
     try:
         if session_id is None:
             minutes = fields.pop("session_timeout_minutes", None)
-            deadline = Deadline(timeout)
             if profile is not None:  # a name is looked up once, within the deadline
                 fields = with_profile(fields, await resolve_profile(api, profile, deadline))
             # cancelled mid-request (Ctrl-C), it still learns the new id and closes it
@@ -165,7 +164,7 @@ async def relay(
             session_id, launched = made.browser_session_id, True
         try:
             ready = await api.wait_for_browser_session(
-                session_id, timeout=timeout, on_status=on_status
+                session_id, timeout=max(deadline.remaining(), 0.001), on_status=on_status
             )
             target = await _upstream_of(ready, api.settings)
             server = RelayServer(target, control=_opener(target, ready), host=host, port=port)
