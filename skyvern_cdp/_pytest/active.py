@@ -77,6 +77,9 @@ class SkyvernPlugin:
         self._sigterm = SigtermAsInterrupt()
         if options.launch:
             self._sigterm.install()
+        # Loaded as the run starts, so that the --skyvern-timeout of the first fixture is
+        # spent on the API, not on importing httpx and pydantic.
+        import skyvern_cdp._sessions  # noqa: F401
 
     def __repr__(self) -> str:
         return f"SkyvernPlugin(mode={self.options.mode!r}, settings={self.options.settings!r})"
