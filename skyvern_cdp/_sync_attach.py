@@ -12,9 +12,11 @@ Used by :mod:`skyvern_cdp.sync_api`; the decisions come from :mod:`skyvern_cdp.p
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from playwright.sync_api import Browser, Playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -148,8 +150,17 @@ def _dial(
             threading.Event().wait(pause)
 
 
+_POLL_DONE = object()
+
+
 class _Poll:
-    """Polls in a helper thread while this thread starts the Playwright driver."""
+    """Polls in a helper thread while this thread starts the Playwright driver.
+
+    ``on_status`` is still called in the caller's thread, as everywhere else (the asyncio
+    shell calls it on its loop): the helper thread queues each status change, and
+    :meth:`result` delivers them once the driver has started, in order. A callback that
+    raises stops the helper thread at its next poll.
+    """
 
     def __init__(
         self,
@@ -158,28 +169,53 @@ class _Poll:
         deadline: Deadline,
         on_status: OnStatus | None,
     ) -> None:
-        self._waiter = Waiter(session_id, deadline, on_status)
+        self._on_status = on_status
+        self._changes: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._stopped = False
+        self._waiter = Waiter(session_id, deadline, self._queue if on_status else None)
         self._client = client
         self._result: BrowserSessionResponse | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="skyvern-cdp-poll", daemon=True)
         self._thread.start()
 
+    def _queue(self, session: BrowserSessionResponse) -> None:
+        if self._stopped:
+            raise _PollStopped
+        self._changes.put(session)
+
     def _run(self) -> None:
         try:
             self._result = self._client._wait(self._waiter)
         except BaseException as exc:
             self._error = exc
+        finally:
+            self._changes.put(_POLL_DONE)
 
     def result(self) -> BrowserSessionResponse:
-        self._thread.join(self._waiter.deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25)
-        if self._thread.is_alive():
-            raise self._waiter.timed_out()
+        ends = time.monotonic() + self._waiter.deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25
+        try:
+            while True:
+                try:
+                    change = self._changes.get(timeout=max(0.0, ends - time.monotonic()))
+                except queue.Empty:
+                    raise self._waiter.timed_out() from None
+                if change is _POLL_DONE:
+                    break
+                assert self._on_status is not None
+                self._on_status(cast(BrowserSessionResponse, change))
+        except BaseException:
+            self._stopped = True
+            raise
         if self._error is not None:
             error, self._error = self._error, None
             raise error
         assert self._result is not None
         return self._result
+
+
+class _PollStopped(Exception):
+    """The caller of a :class:`_Poll` gave up: its helper thread stops polling."""
 
 
 def attach(
