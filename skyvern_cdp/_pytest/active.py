@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 if TYPE_CHECKING:
-    from skyvern_cdp.client import SkyvernClient
+    from skyvern_cdp.client import CreateSessionFields, SkyvernClient
     from skyvern_cdp.keeper_thread import ThreadKeeper
     from skyvern_cdp.models import BrowserSessionResponse
 
@@ -126,9 +126,8 @@ class SkyvernPlugin:
 
                 # SIGTERM (an interrupt here) while the create is in flight: what it makes
                 # is closed, since no ledger knows of it yet.
-                created = create_sync(
-                    self.client, deadline, None, self._create_fields(), CREATE_CLOSE_TIMEOUT
-                )
+                fields = cast("CreateSessionFields", self._create_fields())
+                created = create_sync(self.client, deadline, None, fields, CREATE_CLOSE_TIMEOUT)
                 self._launched = created.browser_session_id
                 if self.ledger is not None:
                     self.ledger.record("created", self._launched)

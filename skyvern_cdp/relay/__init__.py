@@ -30,9 +30,9 @@ from typing import Any, cast
 
 import httpx
 
+from skyvern_cdp._attachment import check_profile, with_profile
 from skyvern_cdp._sessions import close_session, shielded
 from skyvern_cdp._sessions import create as create_session
-from skyvern_cdp._attachment import check_profile, with_profile
 from skyvern_cdp.async_api import resolve_profile
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
