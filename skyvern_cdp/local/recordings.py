@@ -151,7 +151,7 @@ def make_recordings(directory: Path) -> Recordings | None:
     if fmt is None:
         logger.warning(
             "recordings are off: PyAV is not installed or encodes neither H.264 nor VP8"
-            " (pip install 'skyvern-cdp[recordings]')"
+            " (pip install 'skyvern-cdp[local]')"
         )
         return None
     directory.mkdir(parents=True, exist_ok=True)
