@@ -400,3 +400,39 @@ def test_the_cli_lists_and_saves_recordings_checked_and_without_printing_the_tok
     assert hashlib.sha256(data).hexdigest() == info["checksum"] and len(data) == info["file_size"]
     assert near(decode(data)[-1][1], BLUE)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{sid}.mp4"]  # no .part
+
+
+async def test_the_recorder_leaves_no_cdp_session_on_a_page_it_no_longer_watches(
+    backend: LocalBackend,
+) -> None:
+    import asyncio
+
+    from skyvern_cdp.cdp_client import CDPConnection
+
+    with client(backend) as http:
+        session = await asyncio.to_thread(create, http, page_url("red"))
+        sid = session["browser_session_id"]
+        headers = {"x-api-key": backend.api_key or ""}
+        try:
+            async with await CDPConnection.open(session["browser_address"], headers=headers) as cdp:
+
+                async def attached() -> dict[str, bool]:
+                    infos = (await cdp.send("Target.getTargets"))["targetInfos"]
+                    return {t["targetId"]: t["attached"] for t in infos if t["type"] == "page"}
+
+                async def until(wanted: dict[str, bool]) -> None:
+                    deadline = time.monotonic() + 10
+                    while (now := await attached()) != wanted:
+                        assert time.monotonic() < deadline, now
+                        await asyncio.sleep(0.02)
+
+                (first,) = await attached()
+                await until({first: True})  # the recorder watches the only page
+                second = (await cdp.send("Target.createTarget", {"url": page_url("blue")}))[
+                    "targetId"
+                ]
+                await until({first: False, second: True})  # it moved, and let go of the first
+                await cdp.send("Target.closeTarget", {"targetId": second})
+                await until({first: True})  # back on the first page
+        finally:
+            await asyncio.to_thread(close, http, sid)
