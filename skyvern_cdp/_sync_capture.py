@@ -32,7 +32,7 @@ from skyvern_cdp.errors import (
 )
 from skyvern_cdp.models import BrowserProfile
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline
-from skyvern_cdp.policy.profiles import capture_conflict, capture_not_saved
+from skyvern_cdp.policy.profiles import capture_conflict, capture_failed, capture_not_saved
 
 __all__ = ["Capture", "capture_profile"]
 
@@ -136,6 +136,10 @@ class Capture:
 
     def _save(self) -> BrowserProfile:
         assert self.session_id is not None
+        ended = self._client.get_browser_session(self.session_id, timeout=self._left())
+        failed = capture_failed(self.name, ended)
+        if failed is not None:
+            raise failed
         try:
             try:
                 made = self._create()

@@ -318,3 +318,29 @@ def test_a_login_past_the_deadline_closes_and_says_how_to_save_it_later(
     # ... and its saved state can still become the profile, as the message says.
     made = client.create_browser_profile(name, browser_session_id=capture.session_id, timeout=30)
     client.delete_browser_profile(made.browser_profile_id)
+
+
+def test_a_browser_that_dies_during_the_login_fails_the_capture_at_once(
+    backend: LocalBackend, client: SkyvernClient
+) -> None:
+    import time
+
+    import psutil
+
+    from skyvern_cdp import SessionEndedError
+
+    name = _name()
+    capture = sync_api.capture_profile(name, client=client, timeout=300)
+    started = 0.0
+    with pytest.raises(SessionEndedError, match="capture it again"), capture:
+        assert capture.session_id is not None
+        pid = backend.chromium_pid(capture.session_id)
+        assert pid is not None
+        psutil.Process(pid).kill()  # the browser crashes while the user logs in
+        assert wait_for(
+            lambda: client.get_browser_session(str(capture.session_id)).status == "failed", 30
+        )
+        started = time.monotonic()
+    assert time.monotonic() - started < 30  # not the 300 s deadline: nothing will be saved
+    assert _live(client) == []
+    assert client.find_browser_profile(name) is None

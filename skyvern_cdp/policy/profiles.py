@@ -23,11 +23,12 @@ from skyvern_cdp.errors import (
     ProfileExistsError,
     ProfileSourceError,
     ProfileUploadPendingError,
+    SessionEndedError,
 )
 from skyvern_cdp.policy.retry import is_retryable_create_error
 
 if TYPE_CHECKING:
-    from skyvern_cdp.models import BrowserProfile
+    from skyvern_cdp.models import BrowserProfile, BrowserSessionResponse
 
 __all__ = [
     "PROFILE_ID_PREFIX",
@@ -35,6 +36,7 @@ __all__ = [
     "RESOLVE_PAGE_SIZE",
     "ProfileRef",
     "capture_conflict",
+    "capture_failed",
     "capture_not_saved",
     "classify_profile_400",
     "is_retryable_profile_create",
@@ -267,3 +269,23 @@ def login_decision(found: BrowserProfile | None, *, now: datetime, max_age: floa
     if max_age > 0 and created is not None and (now - created).total_seconds() < max_age:
         return "reuse"
     return "recapture"
+
+
+def capture_failed(name: str, session: BrowserSessionResponse) -> SessionEndedError | None:
+    """After a capture closed its session: an error at once when the session ``failed`` (its
+    browser died: nothing was saved, so waiting for the save would only run out the deadline).
+
+    >>> from skyvern_cdp.models import BrowserSessionResponse
+    >>> ok = BrowserSessionResponse.model_validate({"browser_session_id": "pbs_1",
+    ...     "organization_id": "o", "status": "completed", "created_at": "2026-01-01T00:00:00",
+    ...     "modified_at": "2026-01-01T00:00:00"})
+    >>> capture_failed("crm", ok) is None
+    True
+    """
+    if session.status != "failed":
+        return None
+    return SessionEndedError(
+        f"session {session.browser_session_id} failed before its browser state could be saved"
+        f" (its browser stopped), so profile {name!r} was not made; capture it again",
+        session=session,
+    )
