@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from skyvern_cdp import protocol
-from skyvern_cdp.errors import InvalidArgumentTypeError, ProfileNotFoundError
+from skyvern_cdp.errors import APITimeoutError, InvalidArgumentTypeError, ProfileNotFoundError
 from skyvern_cdp.models import BrowserProfile, CreateBrowserProfileRequest
 from skyvern_cdp.policy import Deadline, validate_session_id
 from skyvern_cdp.policy.profiles import (
@@ -97,6 +97,13 @@ def _not_found(name: str) -> ProfileNotFoundError:
     )
 
 
+def _too_long(name: str, deadline: Deadline) -> APITimeoutError:
+    return APITimeoutError(
+        f"looking up the browser profile named {name!r} took longer than the"
+        f" {deadline.seconds:g}s timeout (paging through the list); pass its bp_ id instead"
+    )
+
+
 class ProfileMethods:
     """``create/list/get/delete_browser_profile`` and ``resolve_browser_profile``, blocking."""
 
@@ -157,14 +164,16 @@ class ProfileMethods:
         """The live profile named exactly ``name``, or ``None`` (pages through the list)."""
         name = validate_profile_name(name)
         deadline = self._deadline(timeout)
-        page = 1
+        page, seen = 1, set[str]()
         while True:
             request = list_request(page, RESOLVE_PAGE_SIZE, name, False)
             response = self._send(request, deadline)
             items = protocol.parse_profile_list(response.status_code, response.content, request)
             found = match_profile(name, items)
-            if found is not None or not more_pages(len(items), RESOLVE_PAGE_SIZE):
+            if found is not None or not more_pages(items, RESOLVE_PAGE_SIZE, seen):
                 return found
+            if deadline.expired:
+                raise _too_long(name, deadline)
             page += 1
 
     def resolve_browser_profile(self, profile: str, *, timeout: float | None = None) -> str:
@@ -239,14 +248,16 @@ class AsyncProfileMethods:
         """See :meth:`ProfileMethods.find_browser_profile`."""
         name = validate_profile_name(name)
         deadline = self._deadline(timeout)
-        page = 1
+        page, seen = 1, set[str]()
         while True:
             request = list_request(page, RESOLVE_PAGE_SIZE, name, False)
             response = await self._send(request, deadline)
             items = protocol.parse_profile_list(response.status_code, response.content, request)
             found = match_profile(name, items)
-            if found is not None or not more_pages(len(items), RESOLVE_PAGE_SIZE):
+            if found is not None or not more_pages(items, RESOLVE_PAGE_SIZE, seen):
                 return found
+            if deadline.expired:
+                raise _too_long(name, deadline)
             page += 1
 
     async def resolve_browser_profile(self, profile: str, *, timeout: float | None = None) -> str:

@@ -293,3 +293,12 @@ def test_policy_docstring_examples() -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_resolve_stops_on_a_server_that_ignores_the_page(api: ScriptedAPI, call: Call) -> None:
+    full = Reply(200, [profile(f"bp_{i}", f"other {i}") for i in range(100)])
+    for page in (1, 2, 3):
+        api.script("GET", CREATE + f"?page={page}&page_size=100&search_key=crm", full)
+    with pytest.raises(ProfileNotFoundError, match="'crm'"):
+        call("resolve_browser_profile", "crm")
+    assert len(api.requests) == 2  # the second page repeated the first: the end

@@ -213,9 +213,14 @@ def match_profile(name: str, profiles: Iterable[BrowserProfile]) -> BrowserProfi
     return None
 
 
-def more_pages(count: int, page_size: int) -> bool:
-    """Whether a list page of ``count`` items may have a next page."""
-    return count >= page_size
+def more_pages(page: Iterable[BrowserProfile], page_size: int, seen: set[str]) -> bool:
+    """Whether to ask for the next list page after ``page``: it was full, and it brought ids
+    not ``seen`` before (a server that ignores ``page`` repeats itself: stop there). Adds the
+    page's ids to ``seen``."""
+    ids = {p.browser_profile_id for p in page}
+    new = ids - seen
+    seen |= ids
+    return len(ids) >= page_size and bool(new)
 
 
 def capture_conflict(
