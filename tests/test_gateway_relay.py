@@ -153,7 +153,7 @@ async def test_json_answers_and_raw_cdp_on_both_endpoints(backend: LocalBackend)
             assert (await http.get(f"/json/close/{made['id']}")).text == "Target is closing"
             missing = await http.get("/json/activate/NOPE")
             assert (missing.status_code, missing.text) == (404, "No such target id: NOPE")
-            assert (await http.get("/json/protocol")).status_code == 404
+            assert (await http.get("/json/protocol")).status_code == 200  # shipped
 
 
 async def test_hosts_and_origins_are_refused_as_chrome_refuses_them(

@@ -188,10 +188,12 @@ def http_response(
     *,
     headers: Mapping[str, str] | None = None,
     keep_alive: bool = False,
+    content_type: str | None = None,
 ) -> bytes:
-    """A complete HTTP/1.1 response: ``str`` bodies as text, other non-bytes bodies as JSON."""
+    """A complete HTTP/1.1 response: ``str`` bodies as text, other non-bytes bodies as JSON;
+    ``bytes`` as ``content_type`` (text by default)."""
     if isinstance(body, bytes):
-        payload, kind = body, "text/plain; charset=UTF-8"
+        payload, kind = body, content_type or "text/plain; charset=UTF-8"
     elif isinstance(body, str):
         payload, kind = body.encode(), "text/plain; charset=UTF-8"
     else:

@@ -36,7 +36,7 @@ from skyvern_cdp._sessions import create as create_session
 from skyvern_cdp.async_api import resolve_profile
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
-from skyvern_cdp.config import Settings, validate_timeout
+from skyvern_cdp.config import Settings, redact_address, validate_timeout
 from skyvern_cdp.errors import (
     AuthenticationError,
     CDPConnectError,
@@ -47,6 +47,7 @@ from skyvern_cdp.errors import (
 from skyvern_cdp.models import FINAL_STATUSES, BrowserSessionResponse
 from skyvern_cdp.policy import Deadline, cdp_target, validate_session_id
 from skyvern_cdp.relay.server import RelayServer, UpstreamTarget
+from skyvern_cdp.relay.targets import json_url, with_query_of
 
 __all__ = ["DEFAULT_PORT", "RelayEndpoint", "check_host", "relay"]
 
@@ -150,9 +151,12 @@ async def relay(
     api, owns_client = client_for(
         AsyncSkyvernClient, client, api_key, base_url, trusted_hosts, allow_insecure_http
     )
+    server = RelayServer(host=host, port=port)
     launched = False
     deadline = Deadline(timeout)  # one deadline: the create and the wait
     try:
+        # Bind first: a busy port fails before anything is created, billed or opened.
+        await server.bind()
         if session_id is None:
             minutes = fields.pop("session_timeout_minutes", None)
             if profile is not None:  # a name is looked up once, within the deadline
@@ -167,8 +171,7 @@ async def relay(
                 session_id, timeout=max(deadline.remaining(), 0.001), on_status=on_status
             )
             target = await _upstream_of(ready, api.settings)
-            server = RelayServer(target, control=_opener(target, ready), host=host, port=port)
-            await server.start()
+            await server.start(target, control=_opener(target, ready))
             ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             endpoint = RelayEndpoint(host, server.port, session_id, launched, ended, server)
             watcher = asyncio.ensure_future(_watch(api, session_id, server, ended))
@@ -178,7 +181,6 @@ async def relay(
             finally:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
-                await asyncio.shield(server.aclose())
                 if not ended.done():
                     ended.cancel()
         finally:
@@ -189,8 +191,26 @@ async def relay(
                     )
                 )
     finally:
+        # On any end, success or failure: the socket, every client and the upstream control.
+        await asyncio.shield(server.aclose())
         if owns_client:
             await api.aclose()
+
+
+class _RedactURL(logging.Filter):
+    """Shows ``url`` redacted in httpx's ``HTTP Request: GET <url>`` log (``-v``): its query
+    may hold the session's token."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(str(a) == self.url for a in record.args):
+            record.args = tuple(
+                redact_address(self.url) if str(a) == self.url else a for a in record.args
+            )
+        return True
 
 
 async def _upstream_of(session: BrowserSessionResponse, settings: Settings) -> UpstreamTarget:
@@ -200,13 +220,24 @@ async def _upstream_of(session: BrowserSessionResponse, settings: Settings) -> U
     target = cdp_target(session.browser_address, settings)
     url = target.endpoint
     if url.startswith(("http://", "https://")):
-        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
-            answer = await http.get(url.rstrip("/") + "/json/version", headers=target.headers)
+        version_url = json_url(url, "/json/version")  # the path goes before the query
+        quiet = _RedactURL(version_url)
+        httpx_log = logging.getLogger("httpx")
+        httpx_log.addFilter(quiet)
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+                answer = await http.get(version_url, headers=target.headers)
+        finally:
+            httpx_log.removeFilter(quiet)
         if answer.status_code in (401, 403):
             raise AuthenticationError("the session's CDP endpoint refused the API key",
                                       status_code=answer.status_code)
-        answer.raise_for_status()
-        url = str(answer.json()["webSocketDebuggerUrl"])
+        if answer.status_code != 200:
+            raise CDPConnectError(
+                f"the session's CDP endpoint answered HTTP {answer.status_code} for"
+                f" /json/version ({redact_address(url)})", session=session
+            )
+        url = with_query_of(str(answer.json()["webSocketDebuggerUrl"]), url)
     return UpstreamTarget(url, dict(target.headers))
 
 

@@ -1,12 +1,15 @@
 """The relay's local server: Chrome's debugging port, made from one browser-level websocket.
 
->>> server = RelayServer(upstream, control=opener, host="127.0.0.1", port=9222)  # doctest: +SKIP
->>> await server.start()                                                 # doctest: +SKIP
+>>> server = RelayServer(host="127.0.0.1", port=9222)            # doctest: +SKIP
+>>> await server.bind()                      # the port first, before anything upstream
+>>> await server.start(upstream, control=opener)                # doctest: +SKIP
 >>> server.url                                                           # doctest: +SKIP
 'http://127.0.0.1:9222'
 
 - ``/json/version``, ``/json/list`` (``/json``), ``PUT /json/new``, ``/json/activate/<id>``,
   ``/json/close/<id>``: answered from the Target domain over a control connection.
+- ``/json/protocol``: the protocol description shipped with the package
+  (:func:`~.targets.protocol_description`), as a cloud address offers none.
 - ``/devtools/browser/<id>``: each client gets its own upstream connection; after the
   handshake (forwarded, with the key added for a trusted host) the bytes are piped.
 - ``/devtools/page/<id>``: each client gets its own upstream connection and flattened
@@ -42,6 +45,7 @@ from skyvern_cdp.relay.page import serve_page
 from skyvern_cdp.relay.targets import (
     listed,
     page_id_of,
+    protocol_description,
     route,
     target_entry,
     version_entry,
@@ -83,11 +87,9 @@ ControlOpener = Callable[[], Awaitable[CDPConnection]]
 class RelayServer:
     """One listening socket; see the module docstring."""
 
-    def __init__(
-        self, upstream: UpstreamTarget, *, control: ControlOpener, host: str, port: int
-    ) -> None:
-        self._upstream = upstream
-        self._open_control = control
+    def __init__(self, *, host: str, port: int) -> None:
+        self._upstream: UpstreamTarget | None = None
+        self._open_control: ControlOpener | None = None
         self._control: CDPConnection | None = None
         self._control_lock = asyncio.Lock()
         self._host = host
@@ -114,17 +116,32 @@ class RelayServer:
         """Client connections open now (HTTP and websockets)."""
         return len(self._tasks)
 
-    async def start(self) -> None:
-        """Open the control connection (it must work), then listen."""
-        await self.control()
+    async def bind(self) -> None:
+        """Take ``host:port`` (``OSError`` if it cannot be had), serving nothing yet: bind
+        before anything is created or opened upstream."""
         self._server = await asyncio.start_server(
-            self._accept, self._host, self._port, reuse_address=True
+            self._accept, self._host, self._port, reuse_address=True, start_serving=False
         )
+
+    async def start(self, upstream: UpstreamTarget, *, control: ControlOpener) -> None:
+        """Open the control connection (it must work), then serve on the bound socket; on
+        any failure nothing stays open."""
+        if self._server is None:
+            await self.bind()
+        assert self._server is not None
+        self._upstream, self._open_control = upstream, control
+        try:
+            await self.control()
+            await self._server.start_serving()
+        except BaseException:
+            await asyncio.shield(self.aclose())
+            raise
 
     async def control(self) -> CDPConnection:
         """The control connection, reopened if it closed."""
         async with self._control_lock:
             if self._control is None or self._control.closed:
+                assert self._open_control is not None, "start() first"
                 self._control = await self._open_control()
             return self._control
 
@@ -186,7 +203,8 @@ class RelayServer:
                 return
             keep = (head.header("connection") or "").lower() != "close"
             status, body = await self._http(head)
-            writer.write(http_response(status, body, keep_alive=keep))
+            kind = "application/json; charset=UTF-8" if isinstance(body, bytes) else None
+            writer.write(http_response(status, body, keep_alive=keep, content_type=kind))
             await writer.drain()
             if not keep:
                 return
@@ -206,6 +224,7 @@ class RelayServer:
             )))
             return
         target = self._upstream
+        assert target is not None  # serving starts only after start() set it
         if head.path.startswith("/devtools/browser/"):
             await forward_websocket(
                 head, reader, writer, target.upstream, target=target.target, add=target.headers
@@ -226,6 +245,8 @@ class RelayServer:
             return 404, "Not found"
         if action == "refuse":
             return 405, argument
+        if action == "protocol":  # shipped: a cloud address offers no /json/protocol
+            return 200, protocol_description()
         netloc = head.header("host") or self.url.split("://", 1)[1]
         try:
             control = await self.control()

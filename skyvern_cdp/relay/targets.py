@@ -16,21 +16,30 @@ per target); ``PUT /json/new?<url>``; ``/json/activate/<id>``; ``/json/close/<id
 
 from __future__ import annotations
 
+import gzip
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from skyvern_cdp.policy.web import BAD_HOST  # Chrome's answer to a bad Host (HTTP 500)
 
 __all__ = [
     "BAD_HOST",
+    "PROTOCOL_FILE",
+    "json_url",
     "listed",
     "page_id_of",
+    "protocol_description",
     "route",
     "target_entry",
     "version_entry",
+    "with_query_of",
 ]
 
+#: The shipped protocol description (gzip of the merged JSON, about 140 kB).
+PROTOCOL_FILE = "devtools_protocol.json.gz"
 #: Target types Chrome's ``/json/list`` does not show.
 _HIDDEN_TYPES = frozenset({"browser", "tab"})
 _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -38,10 +47,13 @@ _ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 def route(method: str, path: str, query: str) -> tuple[str, str]:
     """``(action, argument)`` for an HTTP request: ``version``, ``list``, ``new`` (url),
-    ``activate``/``close`` (target id), ``refuse`` (Chrome's 405 text) or ``missing``."""
+    ``activate``/``close`` (target id), ``protocol``, ``refuse`` (Chrome's 405 text) or
+    ``missing``."""
     path = path.rstrip("/") or "/"
     if path == "/json/version":
         return "version", ""
+    if path == "/json/protocol":
+        return "protocol", ""
     if path in ("/json", "/json/list"):
         return "list", ""
     if path == "/json/new":
@@ -56,6 +68,38 @@ def route(method: str, path: str, query: str) -> tuple[str, str]:
         if path.startswith(prefix):
             return action, unquote(path[len(prefix) :])
     return "missing", ""
+
+
+def json_url(address: str, path: str) -> str:
+    """``path`` (``/json/version``) under an ``http(s)://`` session address, its query kept.
+
+    >>> json_url("https://cdp.example/pbs_1/?token=t", "/json/version")
+    'https://cdp.example/pbs_1/json/version?token=t'
+    """
+    parts = urlsplit(address)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
+
+
+def with_query_of(ws_url: str, address: str) -> str:
+    """``ws_url`` with ``address``'s query when it has none: an endpoint that takes its token
+    in the query wants it on the websocket too.
+
+    >>> with_query_of("ws://cdp.example/devtools/browser/b", "https://cdp.example/?token=t")
+    'ws://cdp.example/devtools/browser/b?token=t'
+    """
+    query = urlsplit(address).query
+    if not query or urlsplit(ws_url).query:
+        return ws_url
+    return f"{ws_url}?{query}"
+
+
+@cache
+def protocol_description() -> bytes:
+    """Chrome's ``/json/protocol`` (JSON bytes): the DevTools protocol description shipped
+    with the package, from the ``devtools-protocol`` package of the ChromeDevTools project
+    (``browser_protocol.json`` and ``js_protocol.json`` merged, as Chrome merges them; see
+    ``devtools_protocol.NOTICE`` and ``scripts/update_devtools_protocol``)."""
+    return gzip.decompress(Path(__file__).with_name(PROTOCOL_FILE).read_bytes())
 
 
 def page_id_of(path: str) -> str | None:
