@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from skyvern_cdp.errors import (
@@ -276,3 +277,51 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, _REDACTED)
     return _QUERY_SECRET.sub(lambda m: m.group(1) + _REDACTED, text)
+
+
+#: The environment variables of the edges (the CLI, ``relay``, the pytest plugin) for
+#: ``trusted_hosts`` (comma- or space-separated host names) and ``allow_insecure_http``.
+TRUSTED_HOSTS_ENV = "SKYVERN_CDP_TRUSTED_HOSTS"
+ALLOW_INSECURE_HTTP_ENV = "SKYVERN_CDP_ALLOW_INSECURE_HTTP"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def parse_flag(raw: str, name: str) -> bool:
+    """``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case); else InvalidArgumentError.
+
+    >>> parse_flag("Yes", "X"), parse_flag("0", "X")
+    (True, False)
+    """
+    value = raw.strip().lower()
+    if value in _TRUE_WORDS:
+        return True
+    if value in _FALSE_WORDS:
+        return False
+    raise InvalidArgumentError(
+        f"{name} must be 1/0, true/false, yes/no or on/off, got {raw[:20]!r}"
+    )
+
+
+def parse_host_list(raw: str) -> list[str]:
+    """Host names separated by commas or whitespace (``SKYVERN_CDP_TRUSTED_HOSTS``).
+
+    >>> parse_host_list("a.example, b.example  c.example")
+    ['a.example', 'b.example', 'c.example']
+    """
+    return [part for part in re.split(r"[,\s]+", raw.strip()) if part]
+
+
+def edge_network_options(
+    trusted_hosts: Iterable[str] | None, allow_insecure_http: bool | None
+) -> dict[str, Any]:
+    """``trusted_hosts=`` and ``allow_insecure_http=`` for an edge: the given values (a flag,
+    an option), else the environment (:data:`TRUSTED_HOSTS_ENV`,
+    :data:`ALLOW_INSECURE_HTTP_ENV`), else the library's defaults. Given hosts add to the
+    environment's."""
+    hosts = parse_host_list(os.environ.get(TRUSTED_HOSTS_ENV, ""))
+    hosts += list(trusted_hosts or [])
+    insecure = allow_insecure_http
+    if insecure is None:
+        insecure = parse_flag(os.environ.get(ALLOW_INSECURE_HTTP_ENV, ""), ALLOW_INSECURE_HTTP_ENV)
+    return {"trusted_hosts": hosts or None, "allow_insecure_http": bool(insecure)}

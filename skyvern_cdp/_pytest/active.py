@@ -96,7 +96,10 @@ class SkyvernPlugin:
             from skyvern_cdp.client import SkyvernClient
 
             settings = self.options.settings
-            self._client = SkyvernClient(settings.api_key, settings.base_url)
+            self._client = SkyvernClient(
+                settings.api_key, settings.base_url, trusted_hosts=settings.trusted_hosts,
+                allow_insecure_http=settings.allow_insecure_http,
+            )
         return self._client
 
     def connect_kwargs(self) -> dict[str, Any]:
@@ -106,6 +109,8 @@ class SkyvernPlugin:
             "api_key": settings.api_key,
             "base_url": settings.base_url,
             "timeout": self.options.timeout,
+            "trusted_hosts": settings.trusted_hosts,
+            "allow_insecure_http": settings.allow_insecure_http,
         }
         if self.uses_pytest_playwright:
             slow_mo = self.config.getoption("slowmo", default=0)

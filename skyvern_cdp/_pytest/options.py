@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from skyvern_cdp.config import ALLOW_INSECURE_HTTP_ENV, TRUSTED_HOSTS_ENV, parse_host_list
 from skyvern_cdp.errors import InvalidArgumentError, SkyvernCDPError
 
 if TYPE_CHECKING:
@@ -132,6 +133,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reuse the profile a pytest_skyvern_login hook captured less than S seconds ago"
         f" (default {DEFAULT_LOGIN_MAX_AGE:g}; 0: log in on every run); env {LOGIN_MAX_AGE_ENV}",
     )
+    group.addoption(
+        "--skyvern-trusted-host",
+        action="append",
+        metavar="HOST",
+        default=None,
+        help="also send the key to HOST's CDP endpoints (repeatable); env"
+        f" {TRUSTED_HOSTS_ENV} (comma-separated)",
+    )
+    group.addoption(
+        "--skyvern-allow-insecure-http",
+        action="store_true",
+        default=None,
+        help="send the key over plain http:// beyond loopback (self-hosted Skyvern on a LAN);"
+        f" env {ALLOW_INSECURE_HTTP_ENV}",
+    )
+    parser.addini("skyvern_trusted_hosts", "hosts that also get the key", type="args",
+                  default=None)
+    parser.addini("skyvern_allow_insecure_http", "send the key over http:// beyond loopback",
+                  type="bool", default=None)
     parser.addini("skyvern_profile", "browser profile (name or bp_ id) to start from", default=None)
     parser.addini("skyvern_login_max_age", "seconds a captured login is reused", default=None)
     parser.addini("skyvern_session", "session id to attach to (pbs_…)", default=None)
@@ -220,15 +240,7 @@ def resolve_options(config: pytest.Config) -> Options | None:
 
     Raises :class:`PluginUsageError` for a bad or contradictory value.
     """
-    session_id = _text(config, "skyvern_session", SESSION_ENV, "skyvern_session")
-    launch = _flag(config, "skyvern_launch", LAUNCH_ENV, "skyvern_launch")
-    profile = _text(config, "skyvern_profile", PROFILE_ENV, "skyvern_profile")
-    if profile is not None and session_id is not None:
-        raise PluginUsageError(
-            "--skyvern-profile and --skyvern-session exclude each other: a profile applies to"
-            " the sessions the plugin launches, not to one that runs already"
-        )
-    launch = launch or profile is not None
+    session_id, launch, profile = _mode(config)
     if session_id is None and not launch:
         stray = [
             name
@@ -240,6 +252,8 @@ def resolve_options(config: pytest.Config) -> Options | None:
                 ("--skyvern-default-context", "skyvern_default_context"),
                 ("--skyvern-keep-alive-margin", "skyvern_keep_alive_margin"),
                 ("--skyvern-login-max-age", "skyvern_login_max_age"),
+                ("--skyvern-trusted-host", "skyvern_trusted_host"),
+                ("--skyvern-allow-insecure-http", "skyvern_allow_insecure_http"),
             )
             if config.getoption(dest) is not None
         ]
@@ -248,11 +262,6 @@ def resolve_options(config: pytest.Config) -> Options | None:
                 f"{', '.join(stray)} has no effect without --skyvern-session or --skyvern-launch"
             )
         return None
-    if session_id is not None and launch:
-        raise PluginUsageError(
-            "--skyvern-session and --skyvern-launch exclude each other: attach to an existing"
-            " session, or launch one per worker"
-        )
     from skyvern_cdp.config import BASE_URL_ENV, resolve_settings, validate_timeout
     from skyvern_cdp.policy import validate_session_id
 
@@ -269,9 +278,12 @@ def resolve_options(config: pytest.Config) -> Options | None:
                     f"--skyvern-timeout must be a number of seconds, got {raw_timeout[:20]!r}"
                 ) from None
             timeout = validate_timeout(number, "--skyvern-timeout")
+        trusted_hosts, insecure = _network(config)
         settings = resolve_settings(
             api_key=_text(config, "skyvern_api_key", None, None),
             base_url=_text(config, "skyvern_base_url", BASE_URL_ENV, "skyvern_base_url"),
+            trusted_hosts=trusted_hosts,
+            allow_insecure_http=insecure,
         )
         keep_alive = _keep_alive(config)
         if profile is not None:
@@ -300,6 +312,55 @@ def resolve_options(config: pytest.Config) -> Options | None:
         profile=profile,
         login_max_age=login_max_age,
     )
+
+
+def _mode(config: pytest.Config) -> tuple[str | None, bool, str | None]:
+    """``(session_id, launch, profile)``: the command line decides, else the environment, else
+    the ini file; a layer that names a session and a launch is a usage error, a lower one is
+    not looked at (``--skyvern-launch`` wins over ``SKYVERN_CDP_SESSION``)."""
+    env_launch = _env_flag(LAUNCH_ENV)
+    layers = (
+        ("--skyvern-session", "--skyvern-launch", "--skyvern-profile",
+         config.getoption("skyvern_session"), bool(config.getoption("skyvern_launch")),
+         config.getoption("skyvern_profile")),
+        (SESSION_ENV, LAUNCH_ENV, PROFILE_ENV, os.environ.get(SESSION_ENV) or None,
+         env_launch, os.environ.get(PROFILE_ENV) or None),
+        ("skyvern_session", "skyvern_launch", "skyvern_profile",
+         config.getini("skyvern_session") or None, bool(config.getini("skyvern_launch")),
+         config.getini("skyvern_profile") or None),
+    )
+    for session_name, launch_name, profile_name, session, launch, profile in layers:
+        if session is not None and profile is not None:
+            raise PluginUsageError(
+                f"{profile_name} and {session_name} exclude each other: a profile applies to"
+                " the sessions the plugin launches, not to one that runs already"
+            )
+        if session is not None and launch:
+            raise PluginUsageError(
+                f"{session_name} and {launch_name} exclude each other: attach to an existing"
+                " session, or launch one per worker"
+            )
+        if session is not None or launch or profile is not None:
+            return session, bool(launch or profile is not None), profile
+        if launch is False and launch_name == LAUNCH_ENV:  # SKYVERN_CDP_LAUNCH=0 says "no"
+            return None, False, None
+    return None, False, None
+
+
+def _network(config: pytest.Config) -> tuple[list[str] | None, bool]:
+    """``trusted_hosts``/``allow_insecure_http``: command line, else environment, else ini."""
+    hosts: list[str] = list(config.getoption("skyvern_trusted_host") or [])
+    if not hosts:
+        hosts = parse_host_list(os.environ.get(TRUSTED_HOSTS_ENV, ""))
+    if not hosts:
+        hosts = [h for entry in config.getini("skyvern_trusted_hosts") or []
+                 for h in parse_host_list(entry)]
+    insecure = bool(config.getoption("skyvern_allow_insecure_http"))
+    if not insecure:
+        from_env = _env_flag(ALLOW_INSECURE_HTTP_ENV)
+        insecure = from_env if from_env is not None else bool(
+            config.getini("skyvern_allow_insecure_http"))
+    return hosts or None, insecure
 
 
 def _login_max_age(config: pytest.Config) -> float:

@@ -11,7 +11,7 @@ import argparse
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     pass
@@ -106,6 +106,26 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     if "--json" not in taken:
         parser.add_argument("--json", action="store_true", default=default(False),
                             help="machine-readable output")
+    if "--trusted-host" not in taken:
+        parser.add_argument("--trusted-host", action="append", dest="trusted_hosts",
+                            default=default(None), metavar="HOST",
+                            help="also send the key to HOST's CDP endpoints (repeatable; also"
+                            " $SKYVERN_CDP_TRUSTED_HOSTS, comma-separated)")
+    if "--allow-insecure-http" not in taken:
+        parser.add_argument("--allow-insecure-http", action="store_true",
+                            default=default(None),
+                            help="send the key over plain http:// to a host that is not"
+                            " loopback, e.g. self-hosted Skyvern on a LAN (also"
+                            " $SKYVERN_CDP_ALLOW_INSECURE_HTTP=1)")
     if "--verbose" not in taken:
         parser.add_argument("-v", "--verbose", action="store_true", default=default(False),
                             help="debug logs on stderr")
+
+
+def network_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``trusted_hosts=`` / ``allow_insecure_http=`` from the flags, else the environment."""
+    from skyvern_cdp.config import edge_network_options
+
+    return edge_network_options(
+        getattr(args, "trusted_hosts", None), getattr(args, "allow_insecure_http", None) or None
+    )

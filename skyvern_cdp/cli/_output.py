@@ -27,9 +27,10 @@ logger = logging.getLogger("skyvern_cdp.cli")
 
 
 def _client(args: argparse.Namespace) -> SkyvernClient:
+    from skyvern_cdp.cli._args import network_options
     from skyvern_cdp.client import SkyvernClient
 
-    return SkyvernClient(api_key=args.api_key, base_url=args.base_url)
+    return SkyvernClient(api_key=args.api_key, base_url=args.base_url, **network_options(args))
 
 
 def _secrets(args: argparse.Namespace) -> list[str | None]:

@@ -22,6 +22,7 @@ from skyvern_cdp.cli._args import (
     _minutes,
     _seconds,
     _session_id,
+    network_options,
 )
 from skyvern_cdp.cli._output import (
     Progress,
@@ -259,6 +260,7 @@ def _screenshot(args: argparse.Namespace) -> int:
             base_url=args.base_url,
             timeout=args.timeout,
             on_status=progress.update,
+            **network_options(args),
         )
         progress.ready("attached")
     try:

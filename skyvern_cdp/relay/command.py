@@ -29,6 +29,7 @@ from skyvern_cdp.cli._args import (
     EXIT_SESSION_ENDED,
     EXIT_USAGE,
     PROG,
+    network_options,
 )
 from skyvern_cdp.cli._output import Progress
 from skyvern_cdp.config import is_loopback_host
@@ -102,6 +103,7 @@ async def _main(args: argparse.Namespace) -> int:
                 timeout=args.ready_timeout,
                 api_key=args.api_key,
                 base_url=args.base_url,
+                **network_options(args),
                 on_status=progress.update,
             ) as endpoint:
                 progress.ready("relaying")
