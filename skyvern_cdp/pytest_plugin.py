@@ -85,6 +85,7 @@ from skyvern_cdp._pytest.options import (
     pytest_addoption,
     resolve_options,
 )
+from skyvern_cdp._pytest.pages import OwnPages, opened_by
 
 __all__ = ["PluginUsageError", "SkyvernPlugin", "pytest_addoption", "pytest_configure"]
 
@@ -221,17 +222,24 @@ def skyvern_context(
     request: pytest.FixtureRequest, skyvern_browser: Browser
 ) -> Iterator[BrowserContext]:
     """A new ``BrowserContext`` per test (closed after it), or with
-    ``--skyvern-default-context`` the session's default context (pages the test opened there
-    are closed after it)."""
+    ``--skyvern-default-context`` the session's default context (the pages this test opened
+    there, and their popups, are closed after it; pages of other connections are left alone)."""
     plugin = _require(request)
     if plugin.options.default_context:
         if not skyvern_browser.contexts:
             pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
         context = skyvern_browser.contexts[0]
-        before = set(context.pages)
-        yield context
-        for page in context.pages:
-            if page not in before:
+        own = OwnPages(context)
+        try:
+            yield context
+        finally:
+            own.release()
+            pages = context.pages
+            openers = {}
+            for page in pages:
+                with contextlib.suppress(Exception):
+                    openers[page] = page.opener()
+            for page in opened_by(pages, own.opened, openers):
                 with contextlib.suppress(Exception):
                     page.close()
         return
@@ -291,10 +299,17 @@ async def skyvern_async_context(
         if not skyvern_async_browser.contexts:
             pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
         context = skyvern_async_browser.contexts[0]
-        before = set(context.pages)
-        yield context
-        for page in context.pages:
-            if page not in before:
+        own = OwnPages(context)
+        try:
+            yield context
+        finally:
+            own.release()
+            pages = context.pages
+            openers = {}
+            for page in pages:
+                with contextlib.suppress(Exception):
+                    openers[page] = await page.opener()
+            for page in opened_by(pages, own.opened, openers):
                 with contextlib.suppress(Exception):
                     await page.close()
         return
