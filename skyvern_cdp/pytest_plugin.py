@@ -85,7 +85,7 @@ from skyvern_cdp._pytest.options import (
     pytest_addoption,
     resolve_options,
 )
-from skyvern_cdp._pytest.pages import OwnPages, opened_by
+from skyvern_cdp._pytest.pages import ASYNCIO_PLAYWRIGHT, OwnPages, opened_by
 
 __all__ = ["PluginUsageError", "SkyvernPlugin", "pytest_addoption", "pytest_configure"]
 
@@ -116,6 +116,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_PlaywrightBrowser(), PLUGIN_NAME + "_browser")
         if options.default_context:
             config.pluginmanager.register(_PlaywrightDefaultContext(), PLUGIN_NAME + "_context")
+    if config.pluginmanager.hasplugin(ASYNCIO_PLAYWRIGHT):
+        # pytest-playwright-asyncio: its async ``browser`` (and ``context``) the same way.
+        from skyvern_cdp._pytest.asyncio_playwright import register
+
+        register(config, default_context=options.default_context)
 
 
 def _plugin(config: pytest.Config) -> SkyvernPlugin | None:

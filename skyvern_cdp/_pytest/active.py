@@ -88,6 +88,14 @@ class SkyvernPlugin:
     def uses_pytest_playwright(self) -> bool:
         return bool(self.config.pluginmanager.hasplugin("playwright"))
 
+    @property
+    def uses_playwright_fixtures(self) -> bool:
+        """pytest-playwright or pytest-playwright-asyncio is installed (their ``browser``,
+        ``context`` and ``page`` are the session's)."""
+        return self.uses_pytest_playwright or bool(
+            self.config.pluginmanager.hasplugin("playwright-asyncio")
+        )
+
     # ---- the API ------------------------------------------------------------------------
 
     @property
@@ -112,7 +120,7 @@ class SkyvernPlugin:
             "trusted_hosts": settings.trusted_hosts,
             "allow_insecure_http": settings.allow_insecure_http,
         }
-        if self.uses_pytest_playwright:
+        if self.uses_playwright_fixtures:
             slow_mo = self.config.getoption("slowmo", default=0)
             if slow_mo:
                 kwargs["slow_mo"] = slow_mo
@@ -255,7 +263,7 @@ class SkyvernPlugin:
         names = set(getattr(item, "fixturenames", ()))
         if names & _SESSION_FIXTURES:
             return True
-        return self.uses_pytest_playwright and bool(names & _PLAYWRIGHT_FIXTURES)
+        return self.uses_playwright_fixtures and bool(names & _PLAYWRIGHT_FIXTURES)
 
     def session_id(self) -> str | None:
         return self._launched if self.options.launch else self.options.session_id

@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["OwnPages", "opened_by"]
+__all__ = ["ASYNCIO_PLAYWRIGHT", "OwnPages", "opened_by"]
+
+#: pytest-playwright-asyncio's plugin name (the async variant of pytest-playwright).
+ASYNCIO_PLAYWRIGHT = "playwright-asyncio"
 
 P = TypeVar("P")
 
