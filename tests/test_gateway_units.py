@@ -212,7 +212,8 @@ def test_relay_routes() -> None:
     assert route("GET", "/json/new", "x")[0] == "refuse"
     assert route("GET", "/json/activate/T1", "") == ("activate", "T1")
     assert route("GET", "/json/close/T1", "") == ("close", "T1")
-    assert route("GET", "/json/protocol", "")[0] == "missing"
+    assert route("GET", "/json/protocol", "") == ("protocol", "")  # shipped, as Chrome serves it
+    assert route("GET", "/json/nope", "")[0] == "missing"
     assert page_id_of("/devtools/page/ABC123") == "ABC123"
     assert page_id_of("/devtools/page/../x") is None
     assert page_id_of("/devtools/browser/x") is None

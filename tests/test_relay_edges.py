@@ -94,13 +94,11 @@ async def test_a_busy_port_fails_before_any_create(busy_port: int) -> None:
         api.script("POST", "/v1/browser_sessions", Reply(200, session("pbs_new1")))
         api.script("GET", "/v1/browser_sessions/pbs_new1", Reply(200, session("pbs_new1")))
         api.script("POST", "/v1/browser_sessions/pbs_new1/close", Reply(200, {}))
-        started = time.monotonic()
         with pytest.raises(OSError, match="in use"):
             async with relay(create={}, port=busy_port, api_key="k", base_url=api.base_url):
                 pass
         assert api.count("POST", "/v1/browser_sessions") == 0
-        assert api.count("GET", "/v1/browser_sessions/pbs_new1") == 0
-        assert time.monotonic() - started < 5
+        assert api.count("GET", "/v1/browser_sessions/pbs_new1") == 0  # no wait either
 
 
 def test_relay_launch_on_a_busy_port_exits_2_and_creates_nothing(
