@@ -76,6 +76,8 @@ class Capture:
         #: The profile made (after a clean exit), and the session it came from.
         self.profile: BrowserProfile | None = None
         self.session_id: str | None = None
+        #: The session's live view: a person can log in there by hand.
+        self.app_url: str | None = None
         self._browser: Browser | None = None
         self._old: str | None = None
         self._deadline: Deadline | None = None
@@ -103,8 +105,14 @@ class Capture:
         except BaseException:
             self._release()
             raise
-        self.session_id = session_of(self._browser).browser_session_id
-        logger.info("capturing profile %r from session %s", self.name, self.session_id)
+        session = session_of(self._browser)
+        self.session_id, self.app_url = session.browser_session_id, session.app_url
+        logger.info(
+            "capturing profile %r from session %s (log in by hand at %s)",
+            self.name,
+            self.session_id,
+            self.app_url or "its live view",
+        )
         return self._browser
 
     def __exit__(

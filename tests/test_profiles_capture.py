@@ -81,6 +81,8 @@ def test_sync_capture_then_launch_by_name(client: SkyvernClient, site: str) -> N
     name = _name()
     capture = sync_api.capture_profile(name, client=client, timeout=120, description="d")
     with capture as browser:
+        assert capture.app_url is not None
+        assert capture.app_url.endswith(f"/sessions/{capture.session_id}")  # log in by hand
         page = sync_api.default_page(browser)
         page.goto(site)
         page.evaluate(SET, "alice")
