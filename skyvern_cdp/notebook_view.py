@@ -30,7 +30,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from playwright.async_api import Browser, CDPSession, Page
 
@@ -91,10 +91,11 @@ def _check_fps(value: object) -> float:
 def in_notebook() -> bool:
     """Whether this runs in a Jupyter kernel (a frontend that can show images)."""
     try:
-        from IPython import get_ipython
+        # the defining module, through a typed view: older IPython exports it untyped
+        from IPython.core.getipython import get_ipython
     except ImportError:
         return False
-    shell = get_ipython()
+    shell = cast("Callable[[], object]", get_ipython)()
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,20 @@ LONG = 120.0  # every call's own deadline: far longer than the grace
 BOUND = UNREACHED_GRACE + 1.0
 
 
-def closed_port() -> int:
+def unused_port() -> int:
+    """A port free right now, for a server that a test starts on it later."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections for the whole test: bound but not listening, so no
+    other process (another xdist worker's server, a Chromium) can take it meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,16 +63,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["closed-port", "unresolvable-name"])
-def dead_url(request: pytest.FixtureRequest, clean_env: None) -> str:
+def dead_url(request: pytest.FixtureRequest, clean_env: None, closed_port: int) -> str:
     if request.param == "closed-port":
-        return f"http://127.0.0.1:{closed_port()}"
+        return f"http://127.0.0.1:{closed_port}"
     return "https://skyvern-cdp-test.invalid"  # reserved: never resolves (RFC 2606)
 
 
 @pytest.fixture
-def closed_url(clean_env: None) -> str:
+def closed_url(clean_env: None, closed_port: int) -> str:
     """For the slower whole-process checks: the in-process test covers both kinds."""
-    return f"http://127.0.0.1:{closed_port()}"
+    return f"http://127.0.0.1:{closed_port}"
 
 
 def _sync_calls(url: str) -> dict[str, Callable[[], object]]:
@@ -218,7 +228,7 @@ def _running_session() -> dict[str, Any]:
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_a_server_that_starts_two_seconds_after_the_call_is_waited_for(flavour: str) -> None:
-    port = closed_port()
+    port = unused_port()
     late = ScriptedAPI(port=port)
     late.script("GET", PATH, Reply(200, _running_session()))
     timer = threading.Timer(2.0, late.__enter__)
@@ -236,7 +246,7 @@ def test_a_server_that_starts_two_seconds_after_the_call_is_waited_for(flavour: 
 
 @pytest.mark.parametrize("flavour", ["async"])  # the rule is the clients' shared base
 def test_an_eight_second_outage_after_the_server_answered_is_waited_out(flavour: str) -> None:
-    port = closed_port()
+    port = unused_port()
     first = ScriptedAPI(port=port)
     first.script("GET", PATH, Reply(200, session(SID)))  # "created"
     servers = [first]
@@ -286,6 +296,6 @@ def test_a_server_that_answered_once_is_retried_to_the_deadline_by_every_client(
     took = time.monotonic() - started
     assert not isinstance(caught.value, APIUnreachableError)
     assert took >= UNREACHED_GRACE + 1.4  # the deadline, not the grace
-    neighbour = f"http://127.0.0.1:{closed_port()}"
+    neighbour = f"http://127.0.0.1:{unused_port()}"
     with SkyvernClient(KEY, neighbour) as other, pytest.raises(APIUnreachableError):
         other.get_browser_session(SID, timeout=LONG)
