@@ -52,7 +52,7 @@ def test_the_core_install_has_no_server_stack_and_imports_everything_else(
     core_python: Path,
 ) -> None:
     done = _run(core_python, "-c", textwrap.dedent("""
-        import importlib, importlib.util, json
+        import importlib, importlib.metadata, importlib.util, json
         import skyvern_cdp
         for name in ("skyvern_cdp.sync_api", "skyvern_cdp.async_api", "skyvern_cdp.client",
                      "skyvern_cdp.cli", "skyvern_cdp.relay", "skyvern_cdp.pytest_plugin",
@@ -60,6 +60,7 @@ def test_the_core_install_has_no_server_stack_and_imports_everything_else(
             importlib.import_module(name)
         print(json.dumps({
             "file": skyvern_cdp.__file__,
+            "versions": [skyvern_cdp.__version__, importlib.metadata.version("skyvern-cdp")],
             "missing": [m for m in ("fastapi", "starlette", "uvicorn")
                         if importlib.util.find_spec(m) is None],
         }))
@@ -67,6 +68,8 @@ def test_the_core_install_has_no_server_stack_and_imports_everything_else(
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert "site-packages" in seen["file"]  # the wheel, not this checkout
+    first, installed = seen["versions"]
+    assert first == installed  # the metadata's version is __version__, written once
     assert seen["missing"] == ["fastapi", "starlette", "uvicorn"]
 
 
