@@ -193,6 +193,15 @@ def test_a_failing_login_fails_the_run_once(
     assert client.list_browser_sessions() == []
 
 
+def test_collect_only_does_not_log_in(suite: pytest.Pytester, client: SkyvernClient) -> None:
+    suite.makeconftest(LOGIN_CONFTEST)
+    suite.makepyfile(test_seen=LOGGED_IN_TEST)
+    result = run(suite, "--skyvern-launch", "--collect-only", "-q")
+    assert result.ret == 0
+    assert calls(suite) == []
+    assert client.list_browser_sessions() == []
+
+
 def test_skyvern_profile_without_a_hook_starts_every_session_from_it(
     suite: pytest.Pytester, client: SkyvernClient
 ) -> None:

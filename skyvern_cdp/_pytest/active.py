@@ -191,7 +191,8 @@ class SkyvernPlugin:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Log in once (or look the profile up) before any test, and before xdist's workers
         start: they get the profile's id."""
-        if self.options.launch and not self.is_worker:
+        collecting_only = bool(getattr(self.config.option, "collectonly", False))
+        if self.options.launch and not self.is_worker and not collecting_only:
             self.profile_id = prepare_profile(self)
 
     @pytest.hookimpl(optionalhook=True)
