@@ -69,18 +69,16 @@ def api() -> Iterator[ScriptedAPI]:
         yield server
 
 
-def _sync_client(url: str) -> SkyvernClient:
-    return SkyvernClient(KEY, url)
-
-
-SYNC_CASES: dict[str, Callable[[str], object]] = {
-    "SkyvernClient.get": lambda u: _sync_client(u).get_browser_session(SID, timeout=T),
-    "SkyvernClient.list": lambda u: _sync_client(u).list_browser_sessions(timeout=T),
-    "SkyvernClient.create": lambda u: _sync_client(u).create_browser_session(timeout=T),
-    "SkyvernClient.close": lambda u: _sync_client(u).close_browser_session(SID, timeout=T),
-    "SkyvernClient.extend": lambda u: _sync_client(u).extend_browser_session(SID, 5, timeout=T),
-    "SkyvernClient.wait": lambda u: _sync_client(u).wait_for_browser_session(SID, timeout=T),
-    "sync_api.launch": lambda u: sync_api.launch(api_key=KEY, base_url=u, timeout=T),
+# Each case gets the server's URL and a client made before the clock starts (making one
+# loads the TLS context once per process: not part of any call's timeout).
+SYNC_CASES: dict[str, Callable[[str, SkyvernClient], object]] = {
+    "SkyvernClient.get": lambda u, c: c.get_browser_session(SID, timeout=T),
+    "SkyvernClient.list": lambda u, c: c.list_browser_sessions(timeout=T),
+    "SkyvernClient.create": lambda u, c: c.create_browser_session(timeout=T),
+    "SkyvernClient.close": lambda u, c: c.close_browser_session(SID, timeout=T),
+    "SkyvernClient.extend": lambda u, c: c.extend_browser_session(SID, 5, timeout=T),
+    "SkyvernClient.wait": lambda u, c: c.wait_for_browser_session(SID, timeout=T),
+    "sync_api.launch": lambda u, c: sync_api.launch(api_key=KEY, base_url=u, timeout=T),
 }
 
 CLI_CASES: dict[str, list[str]] = {
@@ -104,10 +102,11 @@ def _within_deadline(case: str, started: float, api: ScriptedAPI) -> None:
 
 @pytest.mark.parametrize("case", SYNC_CASES)
 def test_sync_entry_points_end_at_their_deadline(case: str, api: ScriptedAPI) -> None:
-    started = time.monotonic()
-    with pytest.raises(SkyvernCDPError):
-        SYNC_CASES[case](api.base_url)
-    _within_deadline(case, started, api)
+    with SkyvernClient(KEY, api.base_url) as client:
+        started = time.monotonic()
+        with pytest.raises(SkyvernCDPError):
+            SYNC_CASES[case](api.base_url, client)
+        _within_deadline(case, started, api)
 
 
 def test_sync_connect_ends_at_its_deadline(api: ScriptedAPI) -> None:
@@ -126,44 +125,32 @@ def test_cli_commands_end_at_their_deadline(case: str, api: ScriptedAPI) -> None
     assert code not in (0, 130), code
 
 
-def _async_client(url: str) -> AsyncSkyvernClient:
-    return AsyncSkyvernClient(KEY, url)
-
-
 async def _relay(url: str, **kwargs: Any) -> None:
     async with relay(api_key=KEY, base_url=url, port=0, timeout=T, **kwargs):
         raise AssertionError("the relay served a session that never answered")
 
 
-ASYNC_CASES: dict[str, Callable[[str, Any], Awaitable[object]]] = {
-    "AsyncSkyvernClient.get": lambda u, pw: _async_client(u).get_browser_session(SID, timeout=T),
-    "AsyncSkyvernClient.list": lambda u, pw: _async_client(u).list_browser_sessions(timeout=T),
-    "AsyncSkyvernClient.create": lambda u, pw: _async_client(u).create_browser_session(
-        timeout=T
-    ),
-    "AsyncSkyvernClient.close": lambda u, pw: _async_client(u).close_browser_session(
-        SID, timeout=T
-    ),
-    "AsyncSkyvernClient.extend": lambda u, pw: _async_client(u).extend_browser_session(
-        SID, 5, timeout=T
-    ),
-    "AsyncSkyvernClient.wait": lambda u, pw: _async_client(u).wait_for_browser_session(
-        SID, timeout=T
-    ),
-    "async_api.connect": lambda u, pw: _awaited(
+ASYNC_CASES: dict[str, Callable[[str, Any, AsyncSkyvernClient], Awaitable[object]]] = {
+    "AsyncSkyvernClient.get": lambda u, pw, c: c.get_browser_session(SID, timeout=T),
+    "AsyncSkyvernClient.list": lambda u, pw, c: c.list_browser_sessions(timeout=T),
+    "AsyncSkyvernClient.create": lambda u, pw, c: c.create_browser_session(timeout=T),
+    "AsyncSkyvernClient.close": lambda u, pw, c: c.close_browser_session(SID, timeout=T),
+    "AsyncSkyvernClient.extend": lambda u, pw, c: c.extend_browser_session(SID, 5, timeout=T),
+    "AsyncSkyvernClient.wait": lambda u, pw, c: c.wait_for_browser_session(SID, timeout=T),
+    "async_api.connect": lambda u, pw, c: _awaited(
         async_api.connect(SID, api_key=KEY, base_url=u, playwright=pw, timeout=T)
     ),
-    "async_api.launch": lambda u, pw: _awaited(
+    "async_api.launch": lambda u, pw, c: _awaited(
         async_api.launch(api_key=KEY, base_url=u, playwright=pw, timeout=T)
     ),
-    "notebook.attach": lambda u, pw: notebook.attach(
+    "notebook.attach": lambda u, pw, c: notebook.attach(
         SID, api_key=KEY, base_url=u, playwright=pw, timeout=T
     ),
-    "notebook.launch": lambda u, pw: notebook.launch(
+    "notebook.launch": lambda u, pw, c: notebook.launch(
         api_key=KEY, base_url=u, playwright=pw, timeout=T
     ),
-    "relay": lambda u, pw: _relay(u, session_id=SID),
-    "relay create=": lambda u, pw: _relay(u, create={}),
+    "relay": lambda u, pw, c: _relay(u, session_id=SID),
+    "relay create=": lambda u, pw, c: _relay(u, create={}),
 }
 
 
@@ -173,10 +160,10 @@ async def _awaited(awaitable: Awaitable[object]) -> object:
 
 @pytest.mark.parametrize("case", ASYNC_CASES)
 async def test_async_entry_points_end_at_their_deadline(case: str, api: ScriptedAPI) -> None:
-    async with async_playwright() as pw:
+    async with async_playwright() as pw, AsyncSkyvernClient(KEY, api.base_url) as client:
         started = time.monotonic()
         with pytest.raises(SkyvernCDPError):
-            await ASYNC_CASES[case](api.base_url, pw)
+            await ASYNC_CASES[case](api.base_url, pw, client)
         _within_deadline(case, started, api)
 
 

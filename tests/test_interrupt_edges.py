@@ -236,12 +236,18 @@ def test_uses_the_session(skyvern_session):
 """
 
 
-def test_sigterm_while_the_plugin_creates_closes_the_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "xdist-2"])
+def test_sigterm_while_the_plugin_creates_closes_the_session(
+    workers: int, tmp_path: Path
+) -> None:
+    """SIGTERM to pytest (the controller under xdist) while a create is in flight."""
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(PLUGIN_TEST))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     with _slow_create_api() as api:
-        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
-                "-q", "--skyvern-launch", "--skyvern-base-url", api.base_url]
+        argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                "--skyvern-launch", "--skyvern-base-url", api.base_url]
+        argv += ["-n", str(workers)] if workers else ["-p", "no:xdist"]
         code, out, err = signal_child(argv, _created(api), signal.SIGTERM, cwd=tmp_path)
         assert code == pytest.ExitCode.INTERRUPTED, (out[-2000:], err[-2000:])
+        assert api.count("POST", CREATE) == 1
         assert api.count("POST", CLOSE) == 1, "the session the plugin's create made is left"
