@@ -23,6 +23,7 @@ from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import (
     MAX_POLL_DELAY,
     CDPFailure,
+    CDPObservation,
     Deadline,
     PollAgain,
     Readiness,
@@ -33,6 +34,7 @@ from skyvern_cdp.policy import (
     is_retryable_api_error,
     is_retryable_create_error,
     missing_for_ready,
+    observe_cdp_failure,
     parse_retry_after,
     poll_delay,
     readiness,
@@ -328,21 +330,94 @@ def test_connect_attempts_are_well_under_the_deadline() -> None:
 # -- CDP ------------------------------------------------------------------------------------
 
 
+# Messages as Playwright 1.65 words them (tests/test_attach.py checks a real one of each). The
+# session ids and paths are chosen to contain what a text search would take for a verdict.
+_HOSTILE = "ws://127.0.0.1:9222/pbs_closed_401_4410/devtools/browser/forbidden-session-closed"
+
+
+def _ws_refused(status: str, body: str = "") -> str:
+    shown = f"{_HOSTILE} {status}" + (f"\n{body}" if body else "")
+    return (
+        f"BrowserType.connect_over_cdp: WebSocket error: {shown}\nCall log:\n"
+        f"  - <ws connecting> {_HOSTILE}\n  - <ws unexpected response> {shown}\n"
+        f"  - <ws error> {_HOSTILE} error WebSocket was closed before the connection was"
+        f" established\n  - <ws disconnected> {_HOSTILE} code=1006 reason=\n"
+    )
+
+
+def _ws_closed(code: int, reason: str) -> str:
+    return (
+        "BrowserType.connect_over_cdp: Timeout 5000ms exceeded.\nCall log:\n"
+        f"  - <ws connecting> {_HOSTILE}\n  - <ws connected> {_HOSTILE}\n"
+        f"  - <ws disconnected> {_HOSTILE} code={code} reason={reason}\n"
+    )
+
+
+def _http_status(status: int) -> str:
+    url = "http://127.0.0.1:9222/pbs_closed_401_4410"
+    return (
+        f"BrowserType.connect_over_cdp: Unexpected status {status} when connecting to"
+        f" {url}/json/version/.\nThis does not look like a DevTools server, try connecting via"
+        f" ws://.\nCall log:\n  - <ws preparing> retrieving websocket url from {url}\n"
+    )
+
+
+_REFUSED_CONNECTION = (
+    f"BrowserType.connect_over_cdp: WebSocket error: connect ECONNREFUSED 127.0.0.1:9222\n"
+    f"Call log:\n  - <ws connecting> {_HOSTILE}\n  - <ws error> {_HOSTILE} error connect"
+    f" ECONNREFUSED 127.0.0.1:9222\n  - <ws disconnected> {_HOSTILE} code=1006 reason=\n"
+)
+
+
 @pytest.mark.parametrize(
     ("message", "kind"),
     [
-        ("connect ECONNREFUSED 127.0.0.1:9222", CDPFailure.RETRY),
-        ("socket hang up", CDPFailure.RETRY),
-        ("Timeout 5000ms exceeded.", CDPFailure.RETRY),
-        ("WebSocket was closed before the connection was established", CDPFailure.RETRY),
-        ("Unexpected server response: 502", CDPFailure.RETRY),
-        ("WebSocket closed: 4410 session closed", CDPFailure.SESSION_CLOSED),
-        ("Unexpected server response: 401", CDPFailure.REJECTED),
-        ("Unexpected server response: 403", CDPFailure.REJECTED),
+        (_REFUSED_CONNECTION, CDPFailure.RETRY),
+        (_ws_refused("503 Service Unavailable"), CDPFailure.RETRY),
+        (_ws_refused("502 Bad Gateway", "401 4410 session closed forbidden"), CDPFailure.RETRY),
+        (_ws_refused("404 Not Found", "Call log:\n  - <ws disconnected> u code=4410 reason=x"),
+         CDPFailure.RETRY),
+        (_ws_closed(1011, "internal error"), CDPFailure.RETRY),
+        (_ws_closed(1000, "session closed 401"), CDPFailure.RETRY),
+        (_http_status(503), CDPFailure.RETRY),
+        (f"Timeout 5000ms exceeded.\nCall log:\n  - <ws connecting> {_HOSTILE}\n",
+         CDPFailure.RETRY),
+        (_ws_closed(4410, "session closed"), CDPFailure.SESSION_CLOSED),
+        (_ws_closed(4410, ""), CDPFailure.SESSION_CLOSED),
+        (_http_status(410), CDPFailure.SESSION_CLOSED),
+        (_ws_refused("401 Unauthorized", "x-api-key is missing or wrong"), CDPFailure.REJECTED),
+        (_ws_refused("403 Forbidden"), CDPFailure.REJECTED),
+        (_http_status(401), CDPFailure.REJECTED),
+        ("BrowserType.connect_over_cdp: headers: expected array, got object", CDPFailure.ARGUMENT),
+        ("slow_mo: expected float, got string", CDPFailure.ARGUMENT),
     ],
 )
-def test_cdp_failures_are_classified(message: str, kind: CDPFailure) -> None:
-    assert classify_cdp_failure(message) is kind
+def test_cdp_failures_are_classified_by_status_and_close_code(
+    message: str, kind: CDPFailure
+) -> None:
+    assert classify_cdp_failure(observe_cdp_failure(message)) is kind
+
+
+def test_what_a_cdp_failure_saw() -> None:
+    assert observe_cdp_failure(_ws_refused("401 Unauthorized")) == CDPObservation(status=401)
+    assert observe_cdp_failure(_ws_closed(4410, "x")) == CDPObservation(close_code=4410)
+    assert observe_cdp_failure(_http_status(410)) == CDPObservation(status=410)
+    assert observe_cdp_failure(_REFUSED_CONNECTION) == CDPObservation()
+    # Playwright's ValidationError (by type) is an argument error whatever its words
+    assert observe_cdp_failure("anything", validation_error=True).argument_error
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"Timeout 5000ms exceeded. {_HOSTILE} closed 401 4410 forbidden unauthorized",
+        f"WebSocket error: connect ECONNRESET {_HOSTILE}?close=4410&status=401",
+        "Target page, context or browser has been closed",
+    ],
+)
+def test_words_in_a_message_decide_nothing(message: str) -> None:
+    """Before, "4410", "closed", "401" or "forbidden" anywhere (a session id, a URL) decided."""
+    assert classify_cdp_failure(observe_cdp_failure(message)) is CDPFailure.RETRY
 
 
 @pytest.mark.parametrize(
@@ -350,13 +425,29 @@ def test_cdp_failures_are_classified(message: str, kind: CDPFailure) -> None:
     [
         ("sessions.skyvern.com", "api.skyvern.com", True),
         ("api.skyvern.com", "api.skyvern.com", True),
+        ("API.Skyvern.com.", "api.skyvern.com", True),
         ("skyvern.com.evil.io", "api.skyvern.com", False),
         ("evilskyvern.com", "api.skyvern.com", False),
         ("a.example.co.uk", "b.example.co.uk", True),
         ("a.example.co.uk", "b.other.co.uk", False),
+        # tenants of a shared suffix (the PSL's private section) are different sites
+        ("attacker.herokuapp.com", "myapi.herokuapp.com", False),
+        ("attacker.github.io", "me.github.io", False),
+        ("attacker.s3.amazonaws.com", "mine.s3.amazonaws.com", False),
+        ("a.b.execute-api.us-east-1.amazonaws.com", "c.execute-api.us-east-1.amazonaws.com",
+         False),
+        ("cdp.myapi.herokuapp.com", "myapi.herokuapp.com", True),
         ("127.0.0.1", "127.0.0.1", True),
-        ("127.0.0.2", "127.0.0.1", False),
+        # loopback is one host: every name and address of it
+        ("127.0.0.1", "localhost", True),
+        ("127.0.0.2", "127.0.0.1", True),
+        ("::1", "localhost", True),
+        ("[::1]", "127.0.0.1", True),
+        ("10.0.0.1", "127.0.0.1", False),
         ("localhost", "intranet", False),
+        ("intranet", "other", False),
+        ("co.uk", "co.uk", True),
+        ("example.co.uk", "co.uk", False),
     ],
 )
 def test_same_site(a: str, b: str, same: bool) -> None:
@@ -382,6 +473,7 @@ def test_cdp_target_strips_the_fragment_and_keeps_the_query() -> None:
         ("wss://browser.other-cloud.net/cdp", (), False),
         ("wss://browser.other-cloud.net/cdp", ("browser.other-cloud.net",), True),
         ("wss://skyvern.com.attacker.io/cdp", (), False),
+        ("wss://BROWSER.other-cloud.net./cdp", ("browser.other-cloud.net",), True),
     ],
 )
 def test_the_key_goes_only_to_trusted_hosts(
@@ -392,10 +484,38 @@ def test_the_key_goes_only_to_trusted_hosts(
     assert ("x-api-key" in target.headers) is sends
 
 
-def test_loopback_api_sends_the_key_to_its_own_host_only() -> None:
-    local = settings("http://127.0.0.1:8000")
-    assert cdp_target("ws://127.0.0.1:9222/devtools/browser/x", local).sends_key  # type: ignore[arg-type]
-    assert not cdp_target("ws://127.0.0.2:9222/devtools/browser/x", local).sends_key  # type: ignore[arg-type]
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "http://localhost:8000", "local",
+                                      "http://[::1]:8000"])
+@pytest.mark.parametrize(
+    "address",
+    ["ws://127.0.0.1:9222/devtools/browser/x", "ws://localhost:9222/x", "ws://[::1]:9222/x",
+     "http://127.0.0.5:9222/pbs_1"],
+)
+def test_loopback_is_one_host_for_the_key(base_url: str, address: str) -> None:
+    """``SKYVERN_BASE_URL=http://localhost:8000`` with serve's ws://127.0.0.1 addresses."""
+    assert cdp_target(address, settings(base_url)).sends_key  # type: ignore[arg-type]
+
+
+def test_a_loopback_api_sends_no_key_to_another_host() -> None:
+    local = settings("http://localhost:8000", allow_insecure_http=True)
+    assert not cdp_target("ws://10.1.2.3:9222/x", local).sends_key  # type: ignore[arg-type]
+    assert not cdp_target("wss://sessions.skyvern.com/x", local).sends_key  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "address", "sends"),
+    [
+        ("https://myapi.herokuapp.com", "wss://attacker.herokuapp.com/cdp", False),
+        ("https://myapi.herokuapp.com", "wss://myapi.herokuapp.com/cdp", True),
+        ("https://me.github.io", "wss://attacker.github.io/cdp", False),
+        ("https://api.mine.s3.amazonaws.com", "wss://attacker.s3.amazonaws.com/cdp", False),
+    ],
+)
+def test_no_key_to_another_tenant_of_a_shared_suffix(
+    base_url: str, address: str, sends: bool
+) -> None:
+    """Before, the last two labels decided: ``attacker.herokuapp.com`` got the key."""
+    assert cdp_target(address, settings(base_url)).sends_key is sends  # type: ignore[arg-type]
 
 
 def test_the_key_is_not_sent_over_plain_ws_to_a_remote_host() -> None:

@@ -17,21 +17,25 @@ True
   :func:`retry_delay`, :func:`parse_retry_after`, :func:`request_budget` (the bound of a
   whole request), :func:`request_timeout`,
   :func:`gives_up_unreached` (with :data:`UNREACHED_GRACE`).
-- Which address to dial, with which headers, and what did a failed attempt mean?
-  :mod:`.cdp`: :func:`cdp_target`, :func:`connect_attempt_timeout`,
-  :func:`classify_cdp_failure`.
+- Which address to dial, with which headers, which host gets the key, and what did a failed
+  attempt mean? :mod:`.cdp`: :func:`cdp_target`, :func:`key_goes_to`,
+  :func:`connect_attempt_timeout`, :func:`observe_cdp_failure`, :func:`classify_cdp_failure`.
 """
 
 from __future__ import annotations
 
 from skyvern_cdp.policy.cdp import (
     CONNECT_ATTEMPT_TIMEOUT,
+    SESSION_CLOSED_CODE,
     CDPFailure,
+    CDPObservation,
     CDPTarget,
     cdp_target,
     classify_cdp_failure,
     connect_attempt_timeout,
     connect_retry_delay,
+    key_goes_to,
+    observe_cdp_failure,
     same_site,
 )
 from skyvern_cdp.policy.retry import (
@@ -85,10 +89,12 @@ __all__ = [
     "POLL_JITTER",
     "READ_TIMEOUT",
     "RETRYABLE_STATUS",
+    "SESSION_CLOSED_CODE",
     "SESSION_ID_MAX_LENGTH",
     "SESSION_ID_PREFIX",
     "UNREACHED_GRACE",
     "CDPFailure",
+    "CDPObservation",
     "CDPTarget",
     "Deadline",
     "PollAgain",
@@ -105,7 +111,9 @@ __all__ = [
     "is_no_answer",
     "is_retryable_api_error",
     "is_retryable_create_error",
+    "key_goes_to",
     "missing_for_ready",
+    "observe_cdp_failure",
     "parse_retry_after",
     "poll_delay",
     "readiness",
