@@ -137,6 +137,7 @@ async def _dial(
             pause = dialer.failed(None)
         except PlaywrightError as exc:
             pause = dialer.failed(exc)
+        dialer.raise_if_final()  # outside the except: Playwright's error is not chained
         if pause > 0:
             await asyncio.sleep(pause)
 

@@ -3,11 +3,16 @@ text of the errors of the connect phase. No I/O here."""
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from skyvern_cdp._client_base import build_create_body
 from skyvern_cdp.config import Settings, redact_address, redact_text, validate_timeout
@@ -27,6 +32,7 @@ from skyvern_cdp.policy import (
     classify_cdp_failure,
     connect_attempt_timeout,
     connect_retry_delay,
+    observe_cdp_failure,
 )
 from skyvern_cdp.policy.profiles import ProfileRef, profile_ref
 
@@ -39,6 +45,43 @@ DEFAULT_CLOSE_TIMEOUT = 10.0
 
 #: ``connect_over_cdp`` options the helper sets itself.
 _RESERVED_OPTIONS = frozenset({"endpoint_url", "timeout"})
+
+
+@functools.lru_cache(maxsize=1)
+def playwright_option_names() -> frozenset[str]:
+    """The keyword options of the installed Playwright's ``connect_over_cdp``, from its own
+    signature (so a newer Playwright's options are accepted, and a typo is not)."""
+    from playwright.async_api import BrowserType
+
+    parameters = inspect.signature(BrowserType.connect_over_cdp).parameters.values()
+    names = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return frozenset(names - _RESERVED_OPTIONS)
+
+
+def check_playwright_options(options: Mapping[str, Any]) -> None:
+    """Refuse, before any request, an option ``connect_over_cdp`` does not take (``slowmo=``)
+    and ``headers`` that are not a dict of str to str."""
+    reserved = _RESERVED_OPTIONS & options.keys()
+    if reserved:
+        raise InvalidArgumentError(
+            f"{', '.join(sorted(reserved))} cannot be passed to connect_over_cdp here:"
+            " timeout= is the overall deadline in seconds"
+        )
+    known = playwright_option_names()
+    unknown = sorted(set(options) - known)
+    if unknown:
+        close = [difflib.get_close_matches(name, known, n=1) for name in unknown]
+        hints = "".join(f" (did you mean {m[0]}=?)" for m in close if m)
+        raise InvalidArgumentTypeError(
+            f"unexpected option(s) {', '.join(f'{n}=' for n in unknown)}{hints}: they are"
+            f" neither options of this call nor of connect_over_cdp ({', '.join(sorted(known))})"
+        )
+    headers = options.get("headers")
+    if headers is not None and (
+        not isinstance(headers, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        raise InvalidArgumentTypeError("headers must be a dict of str to str")
 
 
 @dataclass
@@ -59,15 +102,7 @@ class AttachOptions:
         close_timeout: object,
         playwright_options: dict[str, Any],
     ) -> AttachOptions:
-        reserved = _RESERVED_OPTIONS & playwright_options.keys()
-        if reserved:
-            raise InvalidArgumentError(
-                f"{', '.join(sorted(reserved))} cannot be passed to connect_over_cdp here:"
-                " timeout= is the overall deadline in seconds"
-            )
-        headers = playwright_options.get("headers")
-        if headers is not None and not isinstance(headers, dict):
-            raise InvalidArgumentTypeError("headers must be a dict of str to str")
+        check_playwright_options(playwright_options)
         return cls(
             timeout=validate_timeout(timeout, "timeout"),
             connect_attempt_timeout=validate_timeout(
@@ -139,21 +174,26 @@ def connect_kwargs(
     target: CDPTarget, options: AttachOptions, attempt_timeout: float
 ) -> dict[str, Any]:
     kwargs = {k: v for k, v in options.playwright_options.items() if k != "headers"}
-    kwargs["headers"] = dict(target.headers)
+    if target.headers:  # Playwright 1.45-1.64 refuses headers={} ("expected array")
+        kwargs["headers"] = dict(target.headers)
     kwargs["timeout"] = attempt_timeout * 1000.0
     return kwargs
 
 
 def failure_text(exc: BaseException, target: CDPTarget, settings: Settings) -> str:
     """Playwright's message with the endpoint, its tokens and the key taken out."""
-    text = str(exc).replace(target.endpoint, redact_address(target.endpoint))
+    parts = urlsplit(target.endpoint)
+    origin = re.escape(f"{parts.scheme}://{parts.netloc}")
+    del parts
+    # Playwright shows the endpoint without its query, and /json/version after an http one
+    text = re.sub(origin + r"[^\s'\"]*", redact_address(target.endpoint), str(exc))
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return redact_text(first_line, settings.secrets)[:300]
 
 
 def failure_error(
     kind: CDPFailure, text: str, session: BrowserSessionResponse
-) -> CDPConnectError | None:
+) -> CDPConnectError | InvalidArgumentError | None:
     """The error to raise at once for a CDP failure, or ``None`` to try again."""
     sid = session.browser_session_id
     if kind is CDPFailure.SESSION_CLOSED:
@@ -161,6 +201,11 @@ def failure_error(
             f"session {sid} is closed: its CDP endpoint answered 4410 'session closed';"
             " create a new session",
             session=session,
+        )
+    if kind is CDPFailure.ARGUMENT:
+        return InvalidArgumentError(
+            f"connect_over_cdp refused its arguments for session {sid} ({text}); check the"
+            " Playwright options passed to connect/launch"
         )
     if kind is CDPFailure.REJECTED:
         return CDPConnectError(
@@ -271,7 +316,9 @@ class Dialer:
             try:
                 return connect_over_cdp(endpoint, **kwargs)
             except PlaywrightError as exc:
-                sleep(dialer.failed(exc))              # raises when retrying cannot help
+                pause = dialer.failed(exc)
+            dialer.raise_if_final()                    # when retrying cannot help
+            sleep(pause)
     """
 
     def __init__(
@@ -289,6 +336,7 @@ class Dialer:
         self.attempts = 0
         self.budget = 0.0
         self.last = ""
+        self.final: CDPConnectError | InvalidArgumentError | None = None
 
     def next_attempt(self) -> tuple[str, dict[str, Any]]:
         """The endpoint and ``connect_over_cdp`` options of the next attempt."""
@@ -302,19 +350,28 @@ class Dialer:
         self.attempts += 1
         return self.target.endpoint, connect_kwargs(self.target, self.options, self.budget)
 
+    def raise_if_final(self) -> None:
+        """Raise :class:`SessionClosedError`, :class:`CDPConnectError` or
+        :class:`InvalidArgumentError` if the last failure was final."""
+        if self.final is not None:
+            raise self.final
+
     def failed(self, exc: BaseException | None) -> float:
         """Record a failed attempt (``None``: it ran out of time); the pause before the next.
 
-        Raises :class:`SessionClosedError` or :class:`CDPConnectError` when another attempt
-        cannot help.
+        When another attempt cannot help, :meth:`raise_if_final` raises why: call it outside
+        the ``except`` block, so that Playwright's error (its message holds the endpoint) is
+        not chained to it.
         """
         if exc is None:
             self.last = f"attempt timed out after {self.budget:.1f}s"
         else:
             self.last = failure_text(exc, self.target, self.settings)
-            error = failure_error(classify_cdp_failure(str(exc)), self.last, self.session)
-            if error is not None:
-                raise error from None
+            seen = observe_cdp_failure(str(exc), validation_error=_is_validation_error(exc))
+            del exc  # its message holds the endpoint: keep it out of a traceback's locals
+            self.final = failure_error(classify_cdp_failure(seen), self.last, self.session)
+            if self.final is not None:
+                return 0.0
         logger.info(
             "CDP attempt %d on %s failed: %s",
             self.attempts,
@@ -322,6 +379,11 @@ class Dialer:
             self.last,
         )
         return min(connect_retry_delay(self.attempts), self.deadline.remaining())
+
+
+def _is_validation_error(exc: BaseException) -> bool:
+    """Playwright's own argument check failed (its ``ValidationError``, from 1.50 or so)."""
+    return any(kind.__name__ == "ValidationError" for kind in type(exc).__mro__)
 
 
 def connect_timed_out(

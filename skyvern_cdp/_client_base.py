@@ -128,6 +128,7 @@ class ClientBase:
     """What both clients share: settings, requests, and answers. No I/O here."""
 
     settings: Settings
+    _owns_http: bool
 
     def _setup(
         self,
@@ -145,13 +146,44 @@ class ClientBase:
             allow_insecure_http=allow_insecure_http,
         )
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _headers(self) -> dict[str, str]:
         headers = {"user-agent": protocol.USER_AGENT, "accept": "application/json"}
         if self.settings.api_key:
             headers["x-api-key"] = self.settings.api_key
+        return headers
+
+    def _adopt_http(self, http_client: object, kind: type[Any]) -> bool:
+        """Check a caller's ``http_client=``; ``True`` when this client makes its own.
+
+        A caller's client is honoured: every request carries the absolute URL of
+        ``base_url``, the key and this call's limits, so only its transport is the caller's
+        (proxies, TLS, event hooks, limits), not its ``base_url``, headers or timeouts.
+        """
+        if http_client is None:
+            return True
+        if not isinstance(http_client, kind):
+            raise InvalidArgumentTypeError(
+                f"http_client must be an {kind.__module__}.{kind.__qualname__}, not"
+                f" {type(http_client).__name__}"
+            )
+        if getattr(http_client, "is_closed", False):
+            raise InvalidArgumentError("http_client is closed")
+        return False
+
+    def _request_kwargs(self, request: protocol.Request) -> dict[str, Any]:
+        """``url=`` and, for a caller's ``http_client``, what its own settings would drop."""
+        if self._owns_http:
+            return {"url": request.path}
+        return {
+            "url": self.settings.base_url + request.path,
+            "headers": self._headers(),
+            "follow_redirects": False,
+        }
+
+    def _client_kwargs(self) -> dict[str, Any]:
         return {
             "base_url": self.settings.base_url,
-            "headers": headers,
+            "headers": self._headers(),
             "timeout": request_timeout(DEFAULT_REQUEST_TIMEOUT),
             "follow_redirects": False,
             "verify": shared_ssl_context(),

@@ -146,6 +146,7 @@ def _dial(
             return playwright.chromium.connect_over_cdp(endpoint, **kwargs)
         except PlaywrightError as exc:
             pause = dialer.failed(exc)
+        dialer.raise_if_final()  # outside the except: Playwright's error is not chained
         if pause > 0:
             threading.Event().wait(pause)
 

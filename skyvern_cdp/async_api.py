@@ -9,7 +9,8 @@
 used with ``async with``, or iterated to reattach while the session lives::
 
     async for browser in connect(id):  # doctest: +SKIP
-        ...  # when it disconnects, the loop attaches again; it stops once the session ended
+        ...  # when this body is done (it disconnected), the loop attaches again, until the
+        ...  # session ends; an attach that fails (a refused key, ...) raises
 
 ``launch(...)`` creates a session first and closes it again when the Browser is closed.
 
@@ -35,13 +36,7 @@ from skyvern_cdp._async_capture import capture_profile
 from skyvern_cdp._async_driver import Lease, driver_stats, shielded
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, OnStatus, client_for
 from skyvern_cdp.config import conceal
-from skyvern_cdp.errors import (
-    APIError,
-    CDPConnectError,
-    SessionClosedError,
-    SessionEndedError,
-    SessionNotReadyError,
-)
+from skyvern_cdp.errors import CDPConnectError, SessionClosedError, SessionEndedError
 from skyvern_cdp.keeper import AsyncKeeper
 from skyvern_cdp.lifetime import KeepAlive, keep_alive_policy
 from skyvern_cdp.models import BrowserSessionResponse
@@ -49,7 +44,6 @@ from skyvern_cdp.policy import (
     CONNECT_ATTEMPT_TIMEOUT,
     MIN_REQUEST_TIMEOUT,
     Deadline,
-    build_reconnect_delay,
     validate_session_id,
 )
 from skyvern_cdp.policy.profiles import ProfileRef
@@ -210,31 +204,25 @@ class Connect(_BrowserContextManager):
         return self._kept(browser, client)
 
     async def __aiter__(self) -> AsyncIterator[Browser]:
-        """Attach, yield, and attach again after each use, while the session is alive.
+        """Attach and yield a Browser; once the loop's body is done with it (typically after
+        it disconnected), close it and attach again, until the session ends.
 
-        Stops once the session has ended (or its endpoint said "session closed"); transient
-        failures are retried with backoff. The Browser of each round is closed before the next.
+        Each attach has the whole ``timeout`` and retries what is transient within it. An
+        attach that still fails raises its error: a refused key, a server that never gives
+        an address (:class:`SessionNotReadyError`), a bad argument. It is never retried
+        silently. Once the session has ended (a final status, or its endpoint's 4410
+        "session closed") after a first attach, the loop ends; before one, that is raised.
         """
-        failures = 0
+        attached = False
         while True:
             try:
                 browser = await self._open()
             except (SessionEndedError, SessionClosedError) as exc:
+                if not attached:
+                    raise
                 logger.info("session %s is over: %s", self.session_id, type(exc).__name__)
                 return
-            except (SessionNotReadyError, CDPConnectError) as exc:
-                failures += 1
-                delay = build_reconnect_delay(failures)
-                logger.info("reattaching to %s in %.1fs: %s", self.session_id, delay, exc)
-                await asyncio.sleep(delay)
-                continue
-            except APIError as exc:
-                if exc.status_code not in (429, 500, 502, 503, 504):
-                    raise
-                failures += 1
-                await asyncio.sleep(build_reconnect_delay(failures))
-                continue
-            failures = 0
+            attached = True
             try:
                 yield browser
             finally:

@@ -75,6 +75,10 @@ class SkyvernClient(ClientBase, ProfileMethods):
     >>> client = SkyvernClient(api_key="sk-…", base_url="https://api.skyvern.com")  # doctest: +SKIP
     >>> client.get_browser_session("pbs_123").status  # doctest: +SKIP
     'running'
+
+    ``http_client=`` (an ``httpx.Client``) is used as the transport (its proxies, TLS,
+    limits, hooks), with ``base_url``, the key and each call's limits still applied to every
+    request; it is not closed here. Another type is an :class:`InvalidArgumentTypeError`.
     """
 
     def __init__(
@@ -89,8 +93,9 @@ class SkyvernClient(ClientBase, ProfileMethods):
     ) -> None:
         api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
         self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or bound_transports(httpx.Client(**self._client_kwargs()))
+        self._owns_http = self._adopt_http(http_client, httpx.Client)
+        # a caller's client too: its pools honour the call's deadline (only inside our calls)
+        self._http = bound_transports(http_client or httpx.Client(**self._client_kwargs()))
 
     def __enter__(self) -> Self:
         return self
@@ -121,9 +126,9 @@ class SkyvernClient(ClientBase, ProfileMethods):
                 with attempt, within(self._budget(deadline)):
                     response = self._http.request(
                         request.method,
-                        request.path,
                         json=request.json,
                         params=request.params,
+                        **self._request_kwargs(request),
                         timeout=self._timeout(deadline),
                     )
                     self._check(request, response)
@@ -235,7 +240,7 @@ class AsyncSkyvernClient(ClientBase, AsyncProfileMethods):
     ) -> None:
         api_key = conceal(api_key)  # a traceback's locals show '<redacted>'
         self._setup(api_key, base_url, trusted_hosts, allow_insecure_http, read_timeout)
-        self._owns_http = http_client is None
+        self._owns_http = self._adopt_http(http_client, httpx.AsyncClient)
         self._http = http_client or httpx.AsyncClient(**self._client_kwargs())
 
     async def __aenter__(self) -> Self:
@@ -267,9 +272,9 @@ class AsyncSkyvernClient(ClientBase, AsyncProfileMethods):
                     response = await bounded_request(
                         self._http.request(
                             request.method,
-                            request.path,
                             json=request.json,
                             params=request.params,
+                            **self._request_kwargs(request),
                             timeout=self._timeout(deadline),
                         ),
                         self._budget(deadline),

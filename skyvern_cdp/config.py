@@ -33,11 +33,14 @@ __all__ = [
     "BASE_URL_ENV",
     "PRESETS",
     "Secret",
+    "SecretAddress",
     "Settings",
     "conceal",
+    "conceal_address",
     "host_of",
     "is_loopback_host",
     "redact_address",
+    "redact_query",
     "redact_text",
     "resolve_base_url",
     "resolve_settings",
@@ -134,6 +137,28 @@ class Secret(str):
         return "'<redacted>'"
 
 
+class SecretAddress(str):
+    """A URL that may carry tokens (a ``browser_address``, a CDP endpoint): a ``str`` whose
+    ``repr`` keeps only scheme, host and port, as :class:`Secret` does for the key.
+
+    >>> address = SecretAddress("wss://sessions.skyvern.com/pbs_1/devtools/browser/b?token=t")
+    >>> address.startswith("wss://"), repr(address)
+    (True, "'wss://sessions.skyvern.com/<redacted>'")
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact_address(self))
+
+
+def conceal_address(value: str | None) -> str | None:
+    """``value`` as a :class:`SecretAddress` (``None`` and non-strings as they are)."""
+    if isinstance(value, str) and not isinstance(value, SecretAddress):
+        return SecretAddress(value)
+    return value
+
+
 def conceal(value: str | None) -> str | None:
     """``value`` as a :class:`Secret` (strings of other types are left to the validators)."""
     if isinstance(value, str) and not isinstance(value, Secret):
@@ -208,6 +233,11 @@ def resolve_settings(
             raise InvalidArgumentError(f"api_key must not be empty (or set {API_KEY_ENV})")
         if len(key) > 4096:
             raise InvalidArgumentError("api_key is longer than 4096 characters")
+        if not key.isascii():  # an HTTP header is ASCII; httpx's UnicodeEncodeError shows it
+            raise InvalidArgumentError(
+                "api_key must be ASCII (an HTTP header cannot carry other characters);"
+                " it may have been pasted with a typographic quote or a non-breaking space"
+            )
     if not isinstance(allow_insecure_http, bool):
         raise InvalidArgumentTypeError("allow_insecure_http must be a bool")
     settings = Settings(
@@ -263,6 +293,16 @@ def redact_address(address: str) -> str:
     if after_netloc.strip("/") or parts.username or parts.password:
         return f"{parts.scheme}://{netloc}/{_REDACTED}"
     return f"{parts.scheme}://{netloc}"
+
+
+def redact_query(url: str) -> str:
+    """A file URL with its query (a presigned URL's signature) replaced by a marker.
+
+    >>> redact_query("https://files.example/a.pdf?X-Amz-Signature=abc&X-Amz-Expires=60")
+    'https://files.example/a.pdf?<redacted>'
+    """
+    base, sep, _ = url.partition("?")
+    return f"{base}?{_REDACTED}" if sep else url
 
 
 _QUERY_SECRET = re.compile(

@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    field_validator,
 )
 
 __all__ = [
@@ -164,6 +165,15 @@ class BrowserSessionResponse(_WireModel):
     def is_final(self) -> bool:
         """``completed``, ``failed`` or ``timeout``: the session will never run again."""
         return self.status in FINAL_STATUSES
+
+    @field_validator("browser_address")
+    @classmethod
+    def _conceal_address(cls, value: str | None) -> str | None:
+        # Held as a SecretAddress: a traceback's locals (pytest --showlocals, Sentry) that
+        # hold the address show only its scheme and host, as the key shows '<redacted>'.
+        from skyvern_cdp.config import conceal_address
+
+        return conceal_address(value)
 
     def __repr_args__(self) -> Any:
         # The address may carry a token: never let it reach a repr (and so a log or traceback).

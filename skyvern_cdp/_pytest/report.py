@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from skyvern_cdp.config import redact_query
+
 if TYPE_CHECKING:  # the plugin loads pydantic only once a session is asked for
     from skyvern_cdp.models import FileInfo
 
@@ -66,7 +68,8 @@ def file_lines(
         size = f", {info.file_size} bytes" if info.file_size is not None else ""
         growing = live and title == "recordings" and info.checksum is None and not info.file_size
         note = " (still recording)" if growing else ""
-        lines.append(f"  - {info.filename or '(unnamed)'}{size}{note}: {info.url}")
+        url = redact_query(info.url)  # a presigned URL's query is its signature, as in the CLI
+        lines.append(f"  - {info.filename or '(unnamed)'}{size}{note}: {url}")
         if title == "recordings" and started_at is not None and test_span is not None:
             zero = started_at.timestamp()
             start, end = (video_offset(moment - zero) for moment in test_span)

@@ -1,7 +1,8 @@
 """What the commands print: a session as (redacted) JSON, warnings, and :class:`Progress`,
 the live line of a wait on stderr.
 
->>> _without_query("https://files.example/a.pdf?X-Amz-Signature=abc")
+>>> from skyvern_cdp.config import redact_query
+>>> redact_query("https://files.example/a.pdf?X-Amz-Signature=abc")
 'https://files.example/a.pdf?<redacted>'
 """
 
@@ -42,7 +43,7 @@ def _secrets(args: argparse.Namespace) -> list[str | None]:
 def _session_data(session: BrowserSessionResponse, *, show_address: bool) -> dict[str, Any]:
     """The session as JSON-ready data; ``browser_address`` and the query of file URLs redacted
     unless ``show_address``."""
-    from skyvern_cdp.config import redact_address
+    from skyvern_cdp.config import redact_address, redact_query
 
     data: dict[str, Any] = session.model_dump(mode="json")
     if not show_address and data.get("browser_address"):
@@ -51,13 +52,8 @@ def _session_data(session: BrowserSessionResponse, *, show_address: bool) -> dic
         for name in ("downloaded_files", "recordings"):
             for item in data.get(name) or ():
                 if isinstance(item, dict) and isinstance(item.get("url"), str):
-                    item["url"] = _without_query(item["url"])
+                    item["url"] = redact_query(item["url"])
     return data
-
-
-def _without_query(url: str) -> str:
-    base, sep, _ = url.partition("?")
-    return f"{base}?<redacted>" if sep else url
 
 
 def _print_json(data: object, args: argparse.Namespace, *, redact: bool = True) -> None:

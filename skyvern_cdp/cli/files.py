@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from skyvern_cdp.cli._args import EXIT_OK, PROG, _add_call_timeout, _session_id
-from skyvern_cdp.cli._output import _client, _print_json, _secrets, _without_query
+from skyvern_cdp.cli._output import _client, _print_json, _secrets
+from skyvern_cdp.config import redact_query as _without_query
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import FileInfo
