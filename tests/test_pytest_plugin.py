@@ -180,7 +180,7 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
             f"app_url: http://127.0.0.1:*/sessions/{sid}",
             "recordings:",
             f"  - {sid}.mp4 (still recording): http://127.0.0.1:*/sessions/{sid}/recordings/"
-            f"{sid}.mp4?token=<redacted>",
+            f"{sid}.mp4?<redacted>",
             "    this test: *:* to *:* into the video (0:00 is the session's started_at, * UTC)",
             f"    complete once the session ends: skyvern-cdp files {sid} --save DIR",
             "downloaded_files: (none)",
