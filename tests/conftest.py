@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
+# tests/asyncio_plugin needs pytest-playwright-asyncio (scripts/test runs it in its own venv).
+# Ignored here, its conftest.py is never imported: imported, it would shadow this module as
+# ``conftest`` for every test module that does ``from conftest import ...``.
+collect_ignore = [] if importlib.util.find_spec("pytest_playwright_asyncio") else ["asyncio_plugin"]
+
 #: Child processes that session-scoped fixtures own on purpose (never reported as leaks).
 LONG_LIVED_PIDS: set[int] = set()
 

@@ -1,6 +1,8 @@
 """pytest-playwright-asyncio's async ``browser``/``context``/``page`` are the Skyvern session.
 
-Runs in ``.venv-asyncio-plugin``: pytest-playwright-asyncio instead of pytest-playwright.
+Runs in ``.venv-asyncio-plugin``: pytest-playwright-asyncio instead of pytest-playwright
+(scripts/test; made by scripts/setup_asyncio_plugin). In the main ``.venv`` tests/conftest.py
+leaves this folder out.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from conftest import LOCAL_API_KEY
+
 if TYPE_CHECKING:
     from skyvern_cdp.local import LocalBackend
 
 pytestmark = pytest.mark.browser
-
-LOCAL_API_KEY = "sk-local-test-key"  # tests/conftest.py's backend (its conftest is shadowed here)
 
 INI = """
 [pytest]
