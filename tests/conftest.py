@@ -19,12 +19,6 @@ collect_ignore = [] if importlib.util.find_spec("pytest_playwright_asyncio") els
 #: Child processes that session-scoped fixtures own on purpose (never reported as leaks).
 LONG_LIVED_PIDS: set[int] = set()
 
-# tests/asyncio_plugin runs only where pytest-playwright-asyncio is (scripts/test's second venv).
-# Elsewhere its folder is not even entered: its conftest.py would otherwise be imported as the
-# module "conftest" and shadow this one for every later `from conftest import ...`.
-if importlib.util.find_spec("pytest_playwright_asyncio") is None:
-    collect_ignore = ["asyncio_plugin"]
-
 
 def _descendants() -> dict[int, str]:
     found: dict[int, str] = {}
