@@ -18,6 +18,7 @@ import pytest
 
 from skyvern_cdp.local import LocalBackend
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
+from skyvern_cdp.local.tokens import session_token
 
 from conftest import LOCAL_API_KEY
 
@@ -149,7 +150,9 @@ def test_lifecycle_created_running_completed(backend: LocalBackend, check_sessio
         assert created["timeout"] == 30
         assert created["organization_id"] == "o_local"
         assert created["warning"] is None
-        assert created["app_url"] == f"{backend.base_url}/sessions/{sid}"
+        # The live view, with the session's token: the backend has a key.
+        token = session_token(LOCAL_API_KEY, sid)
+        assert created["app_url"] == f"{backend.base_url}/sessions/{sid}?token={token}"
         assert created["created_at"].endswith("+00:00")
 
         running = wait_status(http, sid, check_session, {"running"})

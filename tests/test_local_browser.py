@@ -121,9 +121,11 @@ async def test_live_view_shows_the_session_and_its_page(
                     await page.wait_for_function(
                         "document.getElementById('live').naturalWidth > 0", timeout=10_000
                     )
-                    first = await page.get_attribute("#live", "src")
+                    # Live from the screencast (no polled screenshots): a frame came in.
                     await page.wait_for_function(
-                        f"document.getElementById('live').src !== {first!r}", timeout=10_000
+                        "Number(document.getElementById('live').dataset.frames) > 0"
+                        " && document.getElementById('live').src.startsWith('data:image/jpeg')",
+                        timeout=10_000,
                     )
                     status = page.locator("[data-field=status]")
                     assert await status.text_content() == "running"

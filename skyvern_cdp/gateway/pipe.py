@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from skyvern_cdp._client_base import shared_ssl_context
@@ -30,6 +30,7 @@ from skyvern_cdp.gateway.handshake import (
     parse_response_head,
     rewrite_request,
 )
+from skyvern_cdp.gateway.hold import copy_holding
 
 __all__ = [
     "CHUNK",
@@ -127,11 +128,14 @@ async def forward_websocket(
     target: str,
     add: Mapping[str, str] | None = None,
     drop: tuple[str, ...] = (),
+    hold: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Send the rewritten handshake upstream, relay its answer, and pipe bytes if it is 101.
 
-    Returns the upstream's status (101 when piped to the end). An unreachable upstream gets
-    the client a 502; a non-101 answer is relayed to the client as it came.
+    With ``hold``, the client's frames go through :func:`~skyvern_cdp.gateway.hold.copy_holding`
+    (its ``Input.*`` commands wait for ``hold()``). Returns the upstream's status (101 when
+    piped to the end). An unreachable upstream gets the client a 502; a non-101 answer is
+    relayed to the client as it came.
     """
     _tune(client_writer)
     try:
@@ -161,7 +165,7 @@ async def forward_websocket(
         await close_writer(client_writer)
         await close_writer(up_writer)
         return status
-    await pipe(client_reader, client_writer, up_reader, up_writer)
+    await pipe(client_reader, client_writer, up_reader, up_writer, hold=hold)
     return status
 
 
@@ -170,9 +174,14 @@ async def pipe(
     a_writer: asyncio.StreamWriter,
     b_reader: asyncio.StreamReader,
     b_writer: asyncio.StreamWriter,
+    *,
+    hold: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Copy bytes both ways until either side ends; then close both. Cancel-safe."""
-    one = asyncio.ensure_future(_copy(a_reader, b_writer))
+    if hold is not None:
+        one = asyncio.ensure_future(copy_holding(a_reader, b_writer, hold))
+    else:
+        one = asyncio.ensure_future(_copy(a_reader, b_writer))
     two = asyncio.ensure_future(_copy(b_reader, a_writer))
     try:
         await asyncio.wait([one, two], return_when=asyncio.FIRST_COMPLETED)

@@ -30,7 +30,7 @@ import enum
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from skyvern_cdp.gateway.handshake import (
@@ -176,8 +176,12 @@ class Router:
         lookup: Callable[[str], Route],
         api_key: str | None,
         host_names: tuple[str, ...] = (),
+        hold: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``hold(session_id)`` returns once a client's input may go on (a live view's
+        take-over; see :mod:`skyvern_cdp.gateway.hold`)."""
         self._lookup = lookup
+        self._hold = hold
         self._api_key = api_key
         self._names = host_names
         self._server: asyncio.Server | None = None
@@ -248,7 +252,9 @@ class Router:
         group.add(task)
         try:
             # Origin goes along: Chromium's own check still refuses a web page's websocket.
-            await forward_websocket(head, reader, writer, decision.upstream, target=decision.target)
+            hold = self._hold
+            await forward_websocket(head, reader, writer, decision.upstream, target=decision.target,
+                                    hold=(lambda: hold(sid)) if hold is not None else None)
         finally:
             group.discard(task)
             if not group and self._tasks.get(sid) is group:

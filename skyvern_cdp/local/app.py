@@ -13,16 +13,16 @@ Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the serve
 ``POST /v1/browser_sessions/{id}/close``   stop it; 200 every time
 ``POST /v1/browser_sessions/{id}/extend``  ``{"additional_minutes": N}``
 ``/v1/browser_profiles[/{id}]``          profiles: see :mod:`.profile_routes`
-``GET  /sessions/{id}``                 the ``app_url`` page (live view)
+``/sessions/{id}[/info|/screenshot|/live]``  the live view: see :mod:`.live_routes`
 ``GET  /sessions/{id}/files/{name}``    a downloaded file
 ``GET  /sessions/{id}/recordings/{name}``  the session's video (:mod:`.recording_routes`)
 =====================================  ===================================================
 
-The pages under ``/sessions/`` need no key: a person opens them in a browser, and the
-session id in their URL is unguessable. No route answers a web page of another origin, or a
-request whose ``Host`` is not an IP literal or ``localhost`` (DNS rebinding): see
-:mod:`skyvern_cdp.policy.web`. A create's ``url`` is ``http:``, ``https:``, ``data:`` or
-``about:blank`` (422 for ``file:``, ``chrome:`` ...).
+When the server has a key, a person's browser opens the live view and the recordings with
+the session's ``?token=``, which ``app_url`` and the recordings' URLs carry. No route
+answers a web page of another origin, or a request whose ``Host`` is not an IP literal or
+``localhost`` (DNS rebinding): see :mod:`skyvern_cdp.policy.web`. A create's ``url`` is
+``http:``, ``https:``, ``data:`` or ``about:blank`` (422 for ``file:``, ``chrome:`` ...).
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Header, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skyvern_cdp.config import redact_address
 from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
 from skyvern_cdp.local.guard import guard
-from skyvern_cdp.local.liveview import render_page
-from skyvern_cdp.local.manager import NotRunningError, SessionManager
+from skyvern_cdp.local.live import LiveViews
+from skyvern_cdp.local.live_routes import add_live_routes, app_url
+from skyvern_cdp.local.manager import SessionManager
 from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
 from skyvern_cdp.local.recording_routes import add_recording_routes, recording_files
 from skyvern_cdp.local.registry import (
@@ -175,6 +176,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         version="1.0.0",
     )
     guard(app, api_key=api_key, host_names=host_names)
+    app.state.live = LiveViews()
 
     def manager_of(request: Request) -> SessionManager:
         manager: SessionManager = request.app.state.manager
@@ -189,7 +191,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         files = await asyncio.to_thread(
             manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files"
         )
-        data = rec.to_wire(app_url=f"{base}/sessions/{sid}", downloaded_files=files)
+        data = rec.to_wire(app_url=app_url(base, sid, api_key), downloaded_files=files)
         data["recordings"] = await recording_files(request, sid, api_key)
         # The CDP router's address, with the host this client reached us on if we listen on all.
         data["browser_address"] = reachable_address(data["browser_address"], request.url.hostname)
@@ -362,37 +364,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         data["browser_address"] = redact_address(address) if address else None
         return data
 
-    @app.get("/sessions/{browser_session_id}", include_in_schema=False)
-    async def session_page(request: Request, browser_session_id: str) -> Response:
-        info = await info_of(request, browser_session_id)
-        if info is None:
-            return _not_found(browser_session_id)
-        return HTMLResponse(render_page(info), headers={"Cache-Control": "no-store"})
-
-    @app.get("/sessions/{browser_session_id}/info", include_in_schema=False)
-    async def session_info(request: Request, browser_session_id: str) -> Response:
-        info = await info_of(request, browser_session_id)
-        if info is None:
-            return _not_found(browser_session_id)
-        return JSONResponse(info, headers={"Cache-Control": "no-store"})
-
-    @app.get("/sessions/{browser_session_id}/screenshot", include_in_schema=False)
-    async def session_screenshot(request: Request, browser_session_id: str) -> Response:
-        manager = manager_of(request)
-        if not is_session_id(browser_session_id) or manager.get(browser_session_id) is None:
-            return _not_found(browser_session_id)
-        try:
-            data = await manager.screenshot(browser_session_id)
-        except NotRunningError as exc:
-            return JSONResponse({"detail": f"no live view: {exc}"}, status_code=409)
-        except Exception as exc:
-            logger.warning("screenshot of %s failed: %s", browser_session_id, exc)
-            return JSONResponse(
-                {"detail": "the screenshot failed; retry"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    add_live_routes(app, api_key=api_key, info_of=info_of)
 
     @app.get("/sessions/{browser_session_id}/files/{filename}", include_in_schema=False)
     async def session_file(request: Request, browser_session_id: str, filename: str) -> Response:

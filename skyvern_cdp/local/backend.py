@@ -331,23 +331,30 @@ class LocalBackend:
         self._manager = manager
         assert self._router_sock is not None
         names = listen_names(self._host)  # who may reach us: IP literals, localhost, our host
-        router = Router(lookup=manager.route, api_key=self._api_key, host_names=names)
+        app = create_app(api_key=self._api_key, host_names=names)
+        app.state.manager = manager
+        live = app.state.live  # a take-over in the live view holds the automation's input
+        router = Router(lookup=manager.route, api_key=self._api_key, host_names=names,
+                        hold=live.wait_until_free)
         await router.start(self._router_sock)
         self._router = router
         router_host, router_port = self._router_sock.getsockname()[:2]
         manager.address_for = lambda sid, path: session_address(
             router_host, router_port, sid, path
         )
-        manager.on_ended = router.session_ended
-        app = create_app(api_key=self._api_key, host_names=names)
-        app.state.manager = manager
+
+        def ended(session_id: str) -> None:
+            router.session_ended(session_id)
+            live.session_ended(session_id)
+
+        manager.on_ended = ended
         config = uvicorn.Config(
             app,
             log_config=None,  # leave the host process's logging alone
             log_level=logging.WARNING,
             access_log=False,
             lifespan="off",
-            ws="none",
+            ws="websockets-sansio",  # the live view's websocket
             timeout_graceful_shutdown=2,
         )
         self._server = server = uvicorn.Server(config)
