@@ -131,6 +131,10 @@ async def test_json_answers_and_raw_cdp_on_both_endpoints(backend: LocalBackend)
             created = await http.put("/json/new?data:text/html,<title>made</title>")
             assert created.status_code == 200
             made = created.json()
+            # As Chrome answers: the url asked for, while the page is still loading it.
+            loading = (await http.put("/json/new?http://127.0.0.1:9/slow")).json()
+            assert loading["url"] == "http://127.0.0.1:9/slow"
+            assert (await http.get(f"/json/close/{loading['id']}")).status_code == 200
             assert made["webSocketDebuggerUrl"] == f"ws://{ep.address}/devtools/page/{made['id']}"
             assert (await http.get("/json/new?about:blank")).status_code == 405
             listed = (await http.get("/json/list")).json()
@@ -154,6 +158,22 @@ async def test_json_answers_and_raw_cdp_on_both_endpoints(backend: LocalBackend)
             missing = await http.get("/json/activate/NOPE")
             assert (missing.status_code, missing.text) == (404, "No such target id: NOPE")
             assert (await http.get("/json/protocol")).status_code == 200  # shipped
+
+
+async def test_browser_close_through_the_relay_completes_the_session(
+    backend: LocalBackend,
+) -> None:
+    """Puppeteer's ``browser.close()`` sends ``Browser.close``: a close on request."""
+    with session(backend) as sid:
+        async with relayed(backend, sid) as ep, httpx.AsyncClient(base_url=ep.url) as http:
+            version = (await http.get("/json/version")).json()
+            async with connect(version["webSocketDebuggerUrl"], proxy=None) as ws:
+                assert "error" not in await command(ws, "Browser.close")
+            assert await eventually(lambda: status(backend, sid) != "running", 30)
+        with api(backend) as api_http:
+            ended = api_http.get(f"/v1/browser_sessions/{sid}").json()
+        assert ended["status"] == "completed"
+        assert ended["completed_at"] is not None
 
 
 async def test_hosts_and_origins_are_refused_as_chrome_refuses_them(

@@ -153,6 +153,7 @@ def test_lifecycle_created_running_completed(backend: LocalBackend, check_sessio
         # The live view, with the session's token: the backend has a key.
         token = session_token(LOCAL_API_KEY, sid)
         assert created["app_url"] == f"{backend.base_url}/sessions/{sid}?token={token}"
+        assert created["vnc_streaming_supported"] is True, "a live view is served"
         assert created["created_at"].endswith("+00:00")
 
         running = wait_status(http, sid, check_session, {"running"})

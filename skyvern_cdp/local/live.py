@@ -138,6 +138,7 @@ class _Viewer:
         self.frame: dict[str, Any] | None = None  # the newest frame not yet shown
         self.unacked: list[tuple[str, int]] = []  # (cdp session, ack id)
         self.maybe_dropped = False
+        self.first_pending = False  # a page is watched and no frame of it was shown yet
         self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=64)
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Future[None]] = set()
@@ -223,7 +224,9 @@ class _Viewer:
             "format": "jpeg", "quality": JPEG_QUALITY, "maxWidth": MAX_FRAME[0],
             "maxHeight": MAX_FRAME[1], "everyNthFrame": 1}, session_id=session,
             timeout=COMMAND_TIMEOUT)
-        self._tabs()
+        # A quiet page may send no frame when the screencast starts: then a screenshot.
+        self.first_pending = True
+        self.wake.set()
 
     async def _switch(self, target_id: str) -> None:
         try:
@@ -245,9 +248,10 @@ class _Viewer:
         quiet = quiet_period(self.views.max_fps)
         while True:
             try:
-                await asyncio.wait_for(self.wake.wait(), quiet if self.maybe_dropped else None)
-            except asyncio.TimeoutError:  # quiet after a burst that may have lost the last paint
-                self.maybe_dropped = False
+                await asyncio.wait_for(
+                    self.wake.wait(), quiet if self.maybe_dropped or self.first_pending else None)
+            except asyncio.TimeoutError:  # quiet after a burst that may have lost the last
+                self.maybe_dropped = self.first_pending = False  # paint, or no first frame
                 await self._catch_up()
                 continue
             self.wake.clear()
@@ -260,6 +264,7 @@ class _Viewer:
                 self.tell({"type": "frame", "data": frame.get("data", ""),
                            "width": meta.get("deviceWidth"), "height": meta.get("deviceHeight")})
                 last = time.monotonic()
+                self.first_pending = False
             await self._ack()
 
     async def _catch_up(self) -> None:

@@ -40,6 +40,7 @@ from skyvern_cdp.local.registry import (
     TIMEOUT,
     Registry,
     SessionRecord,
+    browser_exit_outcome,
 )
 from skyvern_cdp.local.watchdog import Watchdog
 
@@ -393,8 +394,7 @@ class SessionManager:
                     and process is not None
                     and not process.alive()
                 ):
-                    code = process.process.returncode
-                    self._begin_finish(rt, FAILED, f"Chromium exited unexpectedly (code {code})")
+                    self._begin_finish(rt, *browser_exit_outcome(process.process.returncode))
             wake = REAPER_INTERVAL
             deadline = self.registry.next_deadline(self.minute_seconds)
             if deadline is not None:

@@ -40,6 +40,7 @@ __all__ = [
     "CapacityError",
     "Registry",
     "SessionRecord",
+    "browser_exit_outcome",
     "grant_extension",
     "grant_timeout",
     "is_session_id",
@@ -74,6 +75,23 @@ def new_session_id() -> str:
 def is_session_id(value: str) -> bool:
     """Whether ``value`` is shaped like a session id (``pbs_`` + letters, digits, ``_-``)."""
     return _ID_RE.fullmatch(value) is not None
+
+
+def browser_exit_outcome(returncode: int | None) -> tuple[str, str]:
+    """How a session ends when its Chromium exits by itself: ``(status, reason)``.
+
+    Exit code 0 is a browser closed on request (``Browser.close``: Puppeteer's
+    ``browser.close()``, a CDP client's own close): the session ends ``completed``, as a
+    cloud session whose browser a client closed does. Anything else (a crash, a kill) fails it.
+
+    >>> browser_exit_outcome(0)
+    ('completed', 'the browser was closed on request (Browser.close)')
+    >>> browser_exit_outcome(-9)[0]
+    'failed'
+    """
+    if returncode == 0:
+        return COMPLETED, "the browser was closed on request (Browser.close)"
+    return FAILED, f"Chromium exited unexpectedly (code {returncode})"
 
 
 def utcnow() -> datetime:
@@ -203,7 +221,7 @@ class SessionRecord:
             "browser_type": self.browser_type,
             "browser_profile_id": self.browser_profile_id,
             "generate_browser_profile": self.generate_browser_profile,
-            "vnc_streaming_supported": False,
+            "vnc_streaming_supported": True,  # the live view at app_url (interactive)
             "download_path": str(self.download_dir) if self.download_dir else None,
             "downloaded_files": list(downloaded_files),
             "recordings": [],

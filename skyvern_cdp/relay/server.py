@@ -263,7 +263,9 @@ class RelayServer:
                 created = await control.send("Target.createTarget", {"url": argument})
                 info = await control.send("Target.getTargetInfo",
                                           {"targetId": created["targetId"]})
-                return 200, target_entry(info["targetInfo"], netloc, revision)
+                entry = target_entry(info["targetInfo"], netloc, revision)
+                entry["url"] = argument or entry["url"]  # as Chrome answers: the url asked for
+                return 200, entry
             command = "Target.activateTarget" if action == "activate" else "Target.closeTarget"
             try:
                 await control.send(command, {"targetId": argument})
