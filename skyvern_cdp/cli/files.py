@@ -9,8 +9,12 @@
 
 A saved file is checked against the ``checksum`` (SHA-256) the API gave; a mismatch is an
 error and nothing is left. The key goes only to the API's own host (the local backend's
-file URLs); presigned URLs elsewhere carry their own signature. URL queries (tokens,
-signatures) are redacted in what is printed. A recording still being written (its session
+file URLs); presigned URLs elsewhere carry their own signature. A redirect is followed,
+but the key goes with each hop only where :func:`sends_key` says so: never to another host.
+``--timeout S`` is one deadline for the whole command (the session's GET and every
+download, each bounded whole, however slowly a server sends). Control characters in a file
+name (a newline...) are saved and printed as ``_``. URL queries (tokens, signatures) are
+redacted in what is printed. A recording still being written (its session
 runs on) is saved as far as it is written, with a note on stderr.
 """
 
@@ -20,6 +24,7 @@ import argparse
 import hashlib
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -30,8 +35,9 @@ from skyvern_cdp.config import redact_query as _without_query
 
 if TYPE_CHECKING:
     from skyvern_cdp.models import FileInfo
+    from skyvern_cdp.policy import Deadline
 
-__all__ = ["add_files", "file_name", "sends_key"]
+__all__ = ["add_files", "file_name", "printable", "sends_key"]
 
 
 def add_files(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +67,23 @@ def sends_key(url: str, base_url: str) -> bool:
         return False
 
 
+#: Unicode categories shown as ``_``: control, format, unassigned/private/surrogate, and the
+#: line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
+
+
+def printable(name: str) -> str:
+    """``name`` with each control or format character (newline, tab, bidi override...) as ``_``,
+    so that a name is one line of output and shows what it is.
+
+    >>> printable("a\\nb\\t.pdf"), printable("r\\u202egnp.exe")
+    ('a_b_.pdf', 'r_gnp.exe')
+    """
+    return "".join(
+        "_" if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in name
+    )
+
+
 def file_name(info: FileInfo, taken: set[str]) -> str:
     """A safe, unused name in the target directory for ``info``.
 
@@ -71,7 +94,7 @@ def file_name(info: FileInfo, taken: set[str]) -> str:
     'a (1).pdf'
     """
     wanted = info.filename or unquote(urlsplit(info.url).path.rsplit("/", 1)[-1])
-    name = os.path.basename(wanted.replace("\\", "/")).strip().lstrip(".") or "file"
+    name = printable(os.path.basename(wanted.replace("\\", "/"))).strip().lstrip(".") or "file"
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
         stem, ext = name, ""
@@ -83,8 +106,11 @@ def file_name(info: FileInfo, taken: set[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from skyvern_cdp.policy import Deadline
+
+    deadline = Deadline(args.timeout)  # one deadline: the GET and every download
     with _client(args) as client:
-        session = client.get_browser_session(args.session_id, timeout=args.timeout)
+        session = client.get_browser_session(args.session_id, timeout=deadline.remaining())
         base_url, key = client.settings.base_url, client.settings.api_key
     listed: list[tuple[str, FileInfo]] = [
         *(("recording", info) for info in session.recordings or ()),
@@ -100,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
     for kind, info in listed:
         name = file_name(info, taken)
         taken.add(name)
-        headers = {"x-api-key": key} if key and sends_key(info.url, base_url) else {}
-        path = _download(info, directory / name, headers, args.timeout)
+        path = _download(info, directory / name, key, base_url, deadline)
         if kind == "recording" and live and info.checksum is None:
             print(f"{PROG}: {name} is still being recorded (the session runs on): saved what is"
                   " written so far", file=sys.stderr)
@@ -127,35 +152,57 @@ def _list(listed: list[tuple[str, FileInfo]], args: argparse.Namespace) -> int:
         print("no recordings or downloaded files", file=sys.stderr)
     for kind, info in listed:
         size = f"{info.file_size} bytes" if info.file_size is not None else "size unknown"
-        line = f"{kind:<9}  {info.filename or '-'}  {size}  {_without_query(info.url)}"
+        name = printable(info.filename or "-")
+        line = f"{kind:<9}  {name}  {size}  {_without_query(info.url)}"
         print(redact_text(line, _secrets(args)))
     return EXIT_OK
 
 
-def _download(info: FileInfo, target: Path, headers: dict[str, str], timeout: float) -> Path:
+def _download(
+    info: FileInfo, target: Path, key: str | None, base_url: str, deadline: Deadline
+) -> Path:
+    """Save ``info`` to ``target``, within what is left of ``deadline`` (the whole answer)."""
     import httpx
 
-    from skyvern_cdp.errors import SkyvernCDPError
+    from skyvern_cdp._bounded import bound_transports, within
+    from skyvern_cdp.errors import APITimeoutError, SkyvernCDPError
+    from skyvern_cdp.policy import request_budget, request_timeout
+
+    def key_only_home(request: httpx.Request) -> None:
+        # Every hop, redirects included: the key goes only to the API's own host.
+        if key and sends_key(str(request.url), base_url):
+            request.headers["x-api-key"] = key
+        else:
+            request.headers.pop("x-api-key", None)
 
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
+    budget = request_budget(deadline.remaining())
     try:
-        with httpx.stream("GET", info.url, headers=headers, timeout=timeout,
-                          trust_env=False, follow_redirects=True) as answer:
-            if answer.status_code != 200:
-                raise SkyvernCDPError(
-                    f"{target.name}: the server answered HTTP {answer.status_code}"
-                    f" for {_without_query(info.url)}"
-                )
-            with partial.open("wb") as out:
-                for block in answer.iter_bytes():
-                    digest.update(block)
-                    out.write(block)
+        with httpx.Client(
+            timeout=request_timeout(budget), trust_env=False, follow_redirects=True,
+            event_hooks={"request": [key_only_home]},
+        ) as http, within(budget):
+            bound_transports(http)
+            with http.stream("GET", info.url) as answer:
+                if answer.status_code != 200:
+                    raise SkyvernCDPError(
+                        f"{target.name}: the server answered HTTP {answer.status_code}"
+                        f" for {_without_query(str(answer.url))}"
+                    )
+                with partial.open("wb") as out:
+                    for block in answer.iter_bytes():
+                        digest.update(block)
+                        out.write(block)
         if info.checksum and digest.hexdigest() != info.checksum.lower():
             raise SkyvernCDPError(f"{target.name}: its SHA-256 is not the checksum the API gave")
         os.replace(partial, target)
+    except httpx.TimeoutException:
+        partial.unlink(missing_ok=True)
+        raise APITimeoutError(
+            f"{target.name}: not downloaded within the {deadline.seconds:g}s of --timeout"
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return target
-

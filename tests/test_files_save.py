@@ -1,0 +1,101 @@
+"""``skyvern-cdp files ID --save DIR`` against hostile file servers (an outside review's breaks).
+
+Real servers on loopback: the API (tests/scripted_api.py) lists the files, and serves them or
+redirects; another host (127.0.0.2, or another port) plays the place a redirect points to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+
+from skyvern_cdp.cli import main
+
+from scripted_api import Reply, ScriptedAPI, session
+
+KEY = "sk-files-save-4471"
+SID = "pbs_files1"
+DATA = b"hello\n"
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def listed(api: ScriptedAPI, *files: dict[str, object]) -> None:
+    api.script("GET", f"/v1/browser_sessions/{SID}",
+               Reply(200, session(SID, status="completed", downloaded_files=list(files))))
+
+
+def save(api: ScriptedAPI, target: Path, *extra: str) -> int:
+    return main(["--base-url", api.base_url, "--api-key", KEY, "files", SID, "--save",
+                 str(target), *extra])
+
+
+@pytest.mark.parametrize("other_host", ["127.0.0.2", "127.0.0.1"])  # another host; another port
+def test_the_key_does_not_follow_a_redirect_to_another_host(
+    other_host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: httpx followed the redirect with the x-api-key header to the other host."""
+    with ScriptedAPI() as api, ScriptedAPI(host=other_host) as elsewhere:
+        elsewhere.script("GET", "/stolen", Reply(200, body=DATA))
+        api.script("GET", "/files/r.txt",
+                   Reply(302, headers={"location": f"{elsewhere.base_url}/stolen"}))
+        listed(api, {"url": f"{api.base_url}/files/r.txt", "filename": "r.txt", "checksum": SHA})
+        assert save(api, tmp_path) == 0
+    assert [seen.headers.get("x-api-key") for seen in api.requests] == [KEY, KEY]  # home: kept
+    assert [seen.path for seen in elsewhere.requests] == ["/stolen"]  # followed ...
+    assert "x-api-key" not in elsewhere.requests[0].headers  # ... without the key
+    assert (tmp_path / "r.txt").read_bytes() == DATA
+    assert capsys.readouterr().out == f"{tmp_path / 'r.txt'}\n"
+
+
+def test_a_redirect_home_keeps_the_key(tmp_path: Path) -> None:
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/old", Reply(307, headers={"location": "/files/new"}))
+        api.script("GET", "/files/new", Reply(200, body=DATA))
+        listed(api, {"url": f"{api.base_url}/files/old", "filename": "a.txt", "checksum": SHA})
+        assert save(api, tmp_path) == 0
+    assert [(seen.path, seen.headers.get("x-api-key")) for seen in api.requests[1:]] == [
+        ("/files/old", KEY), ("/files/new", KEY)
+    ]
+
+
+def test_a_download_that_drips_forever_ends_by_the_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: 100 MB announced, a byte every 0.2 s: each read in time, the command endless."""
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/drip", Reply(200, body=b"x", drip=0.2, endless=True))
+        listed(api, {"url": f"{api.base_url}/files/drip", "filename": "drip.bin"})
+        started = time.monotonic()
+        code = save(api, tmp_path, "--timeout", "2")
+        took = time.monotonic() - started
+        assert api.dripped > 0  # it did drip: the bound, not the server, ended it
+    assert code != 0
+    assert took < 2 + 1.5, took  # the one deadline, plus request_budget's floor and slack
+    assert "drip.bin: not downloaded within the 2s of --timeout" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no .part left
+
+
+def test_control_characters_in_a_file_name_are_not_saved_or_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a name with a newline was saved so and broke the one-path-a-line output."""
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/1", Reply(200, body=DATA))
+        listed(api, {"url": f"{api.base_url}/files/1", "filename": "evil\nname\x1b[2J.txt",
+                     "checksum": SHA})
+        assert save(api, tmp_path) == 0
+        assert main(["--base-url", api.base_url, "--api-key", KEY, "files", SID]) == 0
+    saved, listing = capsys.readouterr().out.splitlines()
+    assert saved == str(tmp_path / "evil_name_[2J.txt")
+    assert [p.name for p in tmp_path.iterdir()] == ["evil_name_[2J.txt"]
+    assert listing.startswith("download   evil_name_[2J.txt  size unknown  ")
+
+
+def test_printable_keeps_ordinary_names() -> None:
+    from skyvern_cdp.cli.files import printable
+
+    assert printable("Rapport final (2) é.pdf") == "Rapport final (2) é.pdf"
+    assert printable("a\u2028b\u202ec\x00d\x7f") == "a_b_c_d_"
