@@ -29,10 +29,15 @@ from skyvern_cdp._pytest.options import (
     _PLAYWRIGHT_FIXTURES,
     _REPORTED,
     _SESSION_FIXTURES,
-    REPORT_GET_TIMEOUT,
     Options,
 )
-from skyvern_cdp._pytest.report import LIVE_STATUSES, file_lines
+from skyvern_cdp._pytest.report import (
+    LIVE_STATUSES,
+    NOT_FETCHED,
+    file_lines,
+    is_unanswered,
+    report_get_timeout,
+)
 from skyvern_cdp._pytest.signals import SigtermAsInterrupt
 
 __all__ = ["SkyvernPlugin"]
@@ -60,6 +65,8 @@ class SkyvernPlugin:
         self._failures = 0
         self._kept: dict[str, str] = {}
         self._swept: list[str] = []
+        #: A report's GET went unanswered in this run: later reports do not ask again.
+        self._report_unanswered = False
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         self._own_ledger = False
@@ -279,12 +286,12 @@ class SkyvernPlugin:
         sid = self.session_id()
         assert sid is not None
         try:
-            session = self.client.get_browser_session(
-                sid, timeout=min(REPORT_GET_TIMEOUT, self.options.timeout)
-            )
+            session = self._fresh_get(sid)
         except Exception as exc:  # a report must never fail because of its extras
             text = f"session: {sid}\n(could not read it: {type(exc).__name__}: {exc})"
             return redact_text(text, self.options.settings.secrets)
+        if session is None:
+            return f"session: {sid}\n{NOT_FETCHED}"
         lines = [
             f"session: {session.browser_session_id}",
             f"status: {session.status}",
@@ -298,6 +305,18 @@ class SkyvernPlugin:
                                 test_span=test_span, live=session.status in LIVE_STATUSES)
         return redact_text("\n".join(lines), self.options.settings.secrets)
 
+    def _fresh_get(self, sid: str) -> BrowserSessionResponse | None:
+        """The session now, within the report's own short budget; ``None``: not asked, since
+        an earlier report's GET went unanswered."""
+        timeout = report_get_timeout(self.options.timeout, unanswered=self._report_unanswered)
+        if timeout is None:
+            return None
+        try:
+            return self.client.get_browser_session(sid, timeout=timeout)
+        except Exception as exc:
+            self._report_unanswered = self._report_unanswered or is_unanswered(exc)
+            raise
+
     def _close_launched(self) -> None:
         self._stop_keeping()
         sid, self._launched = self._launched, None
@@ -306,9 +325,8 @@ class SkyvernPlugin:
         if self.options.keep_on_failure and self._failures:
             app_url = self._session.app_url if self._session is not None else None
             with contextlib.suppress(Exception):
-                app_url = self.client.get_browser_session(
-                    sid, timeout=min(REPORT_GET_TIMEOUT, self.options.timeout)
-                ).app_url
+                fresh = self._fresh_get(sid)
+                app_url = fresh.app_url if fresh is not None else app_url
             self._kept[sid] = app_url or ""
             if self.ledger is not None:
                 self.ledger.record("kept", sid, app_url or "")

@@ -36,8 +36,6 @@ DEFAULT_LOGIN_MAX_AGE = 3600.0
 PLUGIN_NAME = "skyvern_cdp_session"
 #: Where xdist workers find the controller's ledger of launched sessions.
 _LEDGER_KEY = "skyvern_cdp_ledger"
-#: Seconds the fresh GET behind a failure's report section may take.
-REPORT_GET_TIMEOUT = 20.0
 #: Fixtures whose use ties a test to the Skyvern session (for the report section).
 _SESSION_FIXTURES = frozenset(
     {

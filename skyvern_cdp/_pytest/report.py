@@ -28,10 +28,48 @@ from skyvern_cdp.config import redact_query
 if TYPE_CHECKING:  # the plugin loads pydantic only once a session is asked for
     from skyvern_cdp.models import FileInfo
 
-__all__ = ["LIVE_STATUSES", "file_lines", "video_offset"]
+__all__ = [
+    "LIVE_STATUSES",
+    "NOT_FETCHED",
+    "REPORT_GET_TIMEOUT",
+    "file_lines",
+    "is_unanswered",
+    "report_get_timeout",
+    "video_offset",
+]
 
 #: A session in one of these may still be recording.
 LIVE_STATUSES = frozenset({"created", "running"})
+#: Seconds the fresh GET behind a failure's report section may take (and never more than
+#: ``--skyvern-timeout``): a report's extra, so it is short against a hung API.
+REPORT_GET_TIMEOUT = 2.0
+#: What a report says instead of the session's details once its GET went unanswered.
+NOT_FETCHED = "(details not fetched: the API did not answer an earlier report's GET in this run)"
+
+
+def report_get_timeout(run_timeout: float, *, unanswered: bool) -> float | None:
+    """How long a failure report's fresh GET may take; ``None``: do not send it, since one
+    went unanswered earlier in this run (each try against a hung API would cost as much again).
+
+    >>> report_get_timeout(30.0, unanswered=False), report_get_timeout(1.0, unanswered=False)
+    (2.0, 1.0)
+    >>> report_get_timeout(30.0, unanswered=True) is None
+    True
+    """
+    return None if unanswered else min(REPORT_GET_TIMEOUT, run_timeout)
+
+
+def is_unanswered(exc: BaseException) -> bool:
+    """Whether a failed GET means the API did not answer (timed out, unreachable, dropped),
+    rather than answered with an error (a 404 or 401 is an answer: the next report may ask).
+
+    >>> from skyvern_cdp.errors import APITimeoutError, SessionNotFoundError
+    >>> is_unanswered(APITimeoutError("slow")), is_unanswered(SessionNotFoundError("gone"))
+    (True, False)
+    """
+    from skyvern_cdp.errors import APIConnectionError
+
+    return isinstance(exc, (APIConnectionError, TimeoutError, OSError))
 
 
 def video_offset(seconds: float) -> str:
