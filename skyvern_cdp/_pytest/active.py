@@ -65,7 +65,8 @@ class SkyvernPlugin:
         self._failures = 0
         self._kept: dict[str, str] = {}
         self._swept: list[str] = []
-        #: A report's GET went unanswered in this run: later reports do not ask again.
+        #: A GET of the session (the wait, or a report's) went unanswered in this run: later
+        #: reports do not ask again.
         self._report_unanswered = False
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
@@ -157,9 +158,13 @@ class SkyvernPlugin:
         else:
             assert self.options.session_id is not None
             session_id = self.options.session_id
-        self._session = self.client.wait_for_browser_session(
-            session_id, timeout=max(deadline.remaining(), 0.001)
-        )
+        try:
+            self._session = self.client.wait_for_browser_session(
+                session_id, timeout=max(deadline.remaining(), 0.001)
+            )
+        except Exception as exc:
+            self._report_unanswered = self._report_unanswered or is_unanswered(exc)
+            raise
         return self._session
 
     def _create_fields(self) -> dict[str, Any]:

@@ -44,12 +44,13 @@ LIVE_STATUSES = frozenset({"created", "running"})
 #: ``--skyvern-timeout``): a report's extra, so it is short against a hung API.
 REPORT_GET_TIMEOUT = 2.0
 #: What a report says instead of the session's details once its GET went unanswered.
-NOT_FETCHED = "(details not fetched: the API did not answer an earlier report's GET in this run)"
+NOT_FETCHED = "(details not fetched: the API did not answer an earlier GET in this run)"
 
 
 def report_get_timeout(run_timeout: float, *, unanswered: bool) -> float | None:
     """How long a failure report's fresh GET may take; ``None``: do not send it, since one
-    went unanswered earlier in this run (each try against a hung API would cost as much again).
+    went unanswered earlier in this run (the fixture's wait, or an earlier report's: each try
+    against a hung API would cost as much again).
 
     >>> report_get_timeout(30.0, unanswered=False), report_get_timeout(1.0, unanswered=False)
     (2.0, 1.0)
@@ -60,15 +61,19 @@ def report_get_timeout(run_timeout: float, *, unanswered: bool) -> float | None:
 
 
 def is_unanswered(exc: BaseException) -> bool:
-    """Whether a failed GET means the API did not answer (timed out, unreachable, dropped),
-    rather than answered with an error (a 404 or 401 is an answer: the next report may ask).
+    """Whether a failed GET (or the session fixture's wait) means the API did not answer
+    (timed out, unreachable, dropped), rather than answered with an error (a 404 or 401 is an
+    answer: the next report may ask), or answered that the session is not ready yet.
 
     >>> from skyvern_cdp.errors import APITimeoutError, SessionNotFoundError
     >>> is_unanswered(APITimeoutError("slow")), is_unanswered(SessionNotFoundError("gone"))
     (True, False)
     """
-    from skyvern_cdp.errors import APIConnectionError
+    from skyvern_cdp.errors import APIConnectionError, SessionError
 
+    if isinstance(exc, SessionError):  # a wait that never got an answer, for that reason
+        cause = exc.__cause__
+        return exc.session is None and cause is not None and is_unanswered(cause)
     return isinstance(exc, (APIConnectionError, TimeoutError, OSError))
 
 
