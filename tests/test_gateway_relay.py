@@ -181,11 +181,12 @@ async def test_hosts_and_origins_are_refused_as_chrome_refuses_them(
 ) -> None:
     with session(backend) as sid:
         async with relayed(backend, sid) as ep, httpx.AsyncClient(base_url=ep.url) as http:
-            for host in ("evil.example", "evil.example:9222", "localhost.evil.example"):
+            for host in ("evil.example", "evil.example:9222", "localhost.evil.example",
+                         "localhost.", f"localhost.:{ep.port}"):
                 refused = await http.get("/json/version", headers={"Host": host})
                 assert refused.status_code == 500
                 assert "not an IP address or localhost" in refused.text
-            for host in ("localhost", f"127.0.0.1:{ep.port}"):
+            for host in ("localhost", f"127.0.0.1:{ep.port}", f"LOCALHOST:{ep.port}"):
                 assert (await http.get("/json/version", headers={"Host": host})).status_code == 200
             # A web page's fetch() (what Chrome sends): the shared rule of policy.web, 403.
             page = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site",

@@ -53,6 +53,10 @@ CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors",
         ("GET", "rebind.evil.example:8000", None, "same-origin", "cors", "host"),
         ("POST", "localhost.evil.example", "http://localhost.evil.example", None, None, "host"),
         ("GET", "evil.example:8000@127.0.0.1", None, None, None, "host"),
+        # A trailing dot is another DNS name, not localhost; case is not.
+        ("GET", "localhost.:8000", None, None, None, "host"),
+        ("POST", "localhost.", None, None, None, "host"),
+        ("GET", "LOCALHOST:8000", None, None, None, None),
         # Cross-site requests.
         ("POST", "127.0.0.1:8000", EVIL, "cross-site", "no-cors", "origin"),
         ("POST", "127.0.0.1:8000", "null", "cross-site", "no-cors", "origin"),
@@ -170,6 +174,33 @@ def test_a_rebinding_page_reaches_no_route(keyless: LocalBackend, running: dict[
                         headers={**rebound, "Host": f"rebind.evil.example:{router_port}"})
     assert version.status_code == 403
     assert httpx.get(f"{router}/json/version", trust_env=False).status_code == 200
+
+
+def test_a_trailing_dot_localhost_reaches_no_route(
+    keyless: LocalBackend, running: dict[str, Any]
+) -> None:
+    """Before: ``Host: localhost.`` passed as ``localhost``, on the API, the live view and
+    the router alike (one rule, policy.web)."""
+    base, sid = keyless.base_url, running["browser_session_id"]
+    port = _netloc(base).rsplit(":", 1)[1]
+    router = running["browser_address"].replace("ws://", "http://").split("/devtools/")[0]
+    router_port = _netloc(router).split("/")[0].rsplit(":", 1)[1]
+    with httpx.Client(base_url=base, trust_env=False) as http:
+        before = _live(keyless)
+        for host in (f"localhost.:{port}", "localhost.", f"LocalHost.:{port}"):
+            answers = {
+                "create": http.post("/v1/browser_sessions", headers={"Host": host}, json={}),
+                "get": http.get(f"/v1/browser_sessions/{sid}", headers={"Host": host}),
+                "live view": http.get(f"/sessions/{sid}", headers={"Host": host}),
+                "router": httpx.get(f"{router}/json/version", trust_env=False,
+                                    headers={"Host": host.replace(port, router_port)}),
+            }
+            assert {k: a.status_code for k, a in answers.items()} == dict.fromkeys(answers, 403)
+        assert _live(keyless) == before
+        for host in (f"LOCALHOST:{port}", f"localhost:{port}"):
+            assert http.get(f"/sessions/{sid}", headers={"Host": host}).status_code == 200
+        assert httpx.get(f"{router}/json/version", trust_env=False,
+                         headers={"Host": f"LocalHost:{router_port}"}).status_code == 200
 
 
 def test_a_cross_site_request_reaches_no_route(

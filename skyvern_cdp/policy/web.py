@@ -7,8 +7,8 @@ True
 'origin'
 >>> web_refusal(method="GET", host="rebind.evil.example:8000", origin=None).kind
 'host'
->>> host_allowed("localhost:9222"), host_allowed("evil.example")
-(True, False)
+>>> host_allowed("localhost:9222"), host_allowed("evil.example"), host_allowed("localhost.")
+(True, False, False)
 >>> create_url_refusal("file:///etc/passwd") is not None, create_url_refusal("https://a.b")
 (True, None)
 
@@ -92,7 +92,9 @@ def host_allowed(host: str | None, *, names: Iterable[str] = ()) -> bool:
     split = _names(host)
     if split is None or not split[0]:
         return False
-    name = split[0].rstrip(".").lower()
+    # No trailing-dot forgiveness: ``localhost.`` is a DNS name a resolver may send anywhere,
+    # and Chrome's rule names ``localhost`` itself (any case) and IP literals only.
+    name = split[0].lower()
     if name == "localhost" or name in {n.strip("[]").lower() for n in names}:
         return True
     try:
