@@ -17,6 +17,7 @@ import ipaddress
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,12 @@ __all__ = [
     "PRESETS",
     "Secret",
     "SecretAddress",
+    "SecretURL",
     "Settings",
     "conceal",
     "conceal_address",
+    "conceal_url",
+    "has_control_character",
     "host_of",
     "is_loopback_host",
     "redact_address",
@@ -61,10 +65,27 @@ _REDACTED = "<redacted>"
 _MAX_URL_LENGTH = 2048
 
 
+#: Unicode categories no name, id or URL may hold: controls (C0, DEL, C1 such as U+0085),
+#: format characters (bidi overrides, zero-width), line/paragraph separators, surrogates.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+#: What a URL's host may hold besides letters and digits (IDNA names included).
+_HOST_PUNCTUATION = frozenset("-._~")
+
+
+def has_control_character(value: str) -> bool:
+    """Whether ``value`` holds a control, format or separator character (by Unicode category,
+    so C1 controls such as U+0085 and bidi overrides count, not only ASCII's).
+
+    >>> has_control_character("crm login"), has_control_character("a\x85b")
+    (False, True)
+    """
+    return any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in value)
+
+
 def _check_text(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise InvalidArgumentTypeError(f"{name} must be a str, not {type(value).__name__}")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_control_character(value):
         raise InvalidArgumentError(f"{name} must not contain control characters")
     return value
 
@@ -83,7 +104,10 @@ def resolve_base_url(base_url: str | None = None) -> str:
         return PRESETS[value.lower()]
     if len(value) > _MAX_URL_LENGTH:
         raise InvalidArgumentError(f"base_url is longer than {_MAX_URL_LENGTH} characters")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)  # raises on an unclosed '[' ('http://[::1')
+    except ValueError as exc:
+        raise InvalidArgumentError(f"base_url is not a valid URL: {value[:80]!r}") from exc
     if parts.scheme not in ("http", "https"):
         raise InvalidArgumentError(
             f"base_url must start with http:// or https:// (or be one of {', '.join(PRESETS)}),"
@@ -96,11 +120,27 @@ def resolve_base_url(base_url: str | None = None) -> str:
     del port
     if not parts.hostname:
         raise InvalidArgumentError(f"base_url has no host: {value[:80]!r}")
+    if not _valid_host(parts.netloc.rpartition("@")[2], parts.hostname):
+        raise InvalidArgumentError(f"base_url has an invalid host: {value[:80]!r}")
     if parts.username or parts.password:
         raise InvalidArgumentError("base_url must not carry credentials; use api_key=")
     if parts.query or parts.fragment:
         raise InvalidArgumentError("base_url must not have a query or a fragment")
     return value.rstrip("/")
+
+
+def _valid_host(hostport: str, hostname: str) -> bool:
+    """A URL's host is an IP literal (IPv6 in brackets) or a name of letters, digits and
+    ``-._~`` (``http://a b`` is not a host, so it is bad input, not an insecure transport)."""
+    if hostport.startswith("["):
+        after = hostport.partition("]")[2]
+        if after and not after.startswith(":"):  # 'http://[::1]x:8000'
+            return False
+        try:
+            return isinstance(ipaddress.ip_address(hostname), ipaddress.IPv6Address)
+        except ValueError:
+            return False
+    return all(ch.isalnum() or ch in _HOST_PUNCTUATION for ch in hostname)
 
 
 def host_of(url: str) -> str:
@@ -150,6 +190,28 @@ class SecretAddress(str):
 
     def __repr__(self) -> str:
         return repr(redact_address(self))
+
+
+class SecretURL(str):
+    """A file URL that may carry a signature in its query (a recording's ``?token=…``, a
+    presigned download): a ``str`` whose ``repr`` replaces the query by a marker.
+
+    >>> url = SecretURL("https://files.example/r.mp4?token=t")
+    >>> url.endswith("token=t"), repr(url)
+    (True, "'https://files.example/r.mp4?<redacted>'")
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(str(redact_query(self)))
+
+
+def conceal_url(value: str | None) -> str | None:
+    """``value`` as a :class:`SecretURL` (``None`` and non-strings as they are)."""
+    if isinstance(value, str) and not isinstance(value, SecretURL):
+        return SecretURL(value)
+    return value
 
 
 def conceal_address(value: str | None) -> str | None:

@@ -122,6 +122,15 @@ class FileInfo(_WireModel):
     modified_at: UTCDateTime | None = Field(default=None, description="Modified time of the file")
     artifact_id: str | None = Field(default=None, description="Artifact row id for refresh-on-read")
 
+    @field_validator("url")
+    @classmethod
+    def _conceal_url(cls, value: str) -> str:
+        # Held as a SecretURL: its query (a recording's token, a presigned signature) never
+        # shows in a repr, so neither in a model's repr nor in a traceback's locals.
+        from skyvern_cdp.config import conceal_url
+
+        return conceal_url(value) or value
+
 
 class BrowserSessionResponse(_WireModel):
     """A browser session as ``GET /v1/browser_sessions/{id}`` answers it.

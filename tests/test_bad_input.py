@@ -54,7 +54,8 @@ def live_count(backend: LocalBackend) -> int:
 
 BAD_IDS = ["", None, "abc", "pbs_../x", "pbs_" + "x" * 10_000, "pbs_ünï", "pbs_a\nb"]
 BAD_TIMEOUTS = [-1.0, math.nan, math.inf, 0, "10"]
-BAD_URLS = ["api.skyvern.com", "file:///etc/passwd", "", "ftp://x"]
+BAD_URLS = ["api.skyvern.com", "file:///etc/passwd", "", "ftp://x", "http://[::1", "http://a b",
+            "http://[not-ip]:8000", "http://a\x85b"]
 
 
 def entry_points(base_url: str) -> dict[str, Callable[..., Any]]:
@@ -133,8 +134,22 @@ def test_bad_timeouts_everywhere(scripted: ScriptedAPI, entry: str, bad: Any) ->
 @pytest.mark.parametrize("entry", ENTRY_NAMES)
 @pytest.mark.parametrize("bad", BAD_URLS)
 def test_bad_base_urls_everywhere(entry: str, bad: str) -> None:
-    with pytest.raises(InvalidArgumentError):
+    """Before: ``http://[::1`` was urlsplit's plain ValueError, ``http://a b`` (a key, plain
+    http, a "host" that is no host) an InsecureTransportError: bad input, typed as such."""
+    with pytest.raises(InvalidArgumentError) as info:
         entry_points(bad)[entry]()
+    assert not isinstance(info.value, InsecureTransportError)
+
+
+@pytest.mark.parametrize("bad", ["http://[::1", "http://a b", "http://[::1]x:8000"])
+@pytest.mark.parametrize("api", ["async", "sync"])
+def test_bad_base_urls_of_launch(api: str, bad: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="base_url") as info:
+        if api == "sync":
+            sync_api.launch(base_url=bad, api_key=KEY, timeout=5)
+        else:
+            asyncio.run(async_api.launch(base_url=bad, api_key=KEY, timeout=5))
+    assert not isinstance(info.value, InsecureTransportError)
 
 
 @pytest.mark.parametrize(

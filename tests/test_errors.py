@@ -569,6 +569,47 @@ def test_no_token_of_the_address_in_traceback_locals(
     assert TOKEN not in str(info.value)
 
 
+FILE_TOKEN = "FILETOKEN-recording-query-5151"
+
+
+def _files(port: int) -> dict[str, Any]:
+    """A session's recordings and downloads, each URL signed by a ``?token=`` query."""
+    url = f"http://127.0.0.1:{port}/r.mp4?token={FILE_TOKEN}&X-Amz-Signature={FILE_TOKEN}"
+    entry = {"url": url, "checksum": None, "filename": "r.mp4", "file_size": 3}
+    return {"recordings": [entry], "downloaded_files": [{**entry, "filename": "d.pdf"}]}
+
+
+@pytest.mark.parametrize("entry", ["async_api.connect", "sync_api.connect"])
+def test_no_file_url_token_in_traceback_locals(
+    entry: str, scripted: ScriptedAPI, no_env: None
+) -> None:
+    """Before: FileInfo.url was a plain str, so every frame holding the session (and its
+    repr) showed the recording's and the download's ``?token=`` to ``pytest --showlocals``."""
+    with Refusing(401) as endpoint:
+        serve_session(scripted, hostile_address(endpoint.port), **_files(endpoint.port))
+        with pytest.raises(CDPConnectError) as info:
+            ATTACH[entry](SID, base_url=scripted.base_url, api_key=KEY, timeout=6)
+    shown = _shown_locals(info.value)
+    held = [text for text in shown if "r.mp4?<redacted>" in text]
+    assert held, "a frame held the session with its files: the token was there to leak"
+    leaks = [text for text in shown if FILE_TOKEN in text]
+    assert not leaks, leaks[:3]
+
+
+def test_file_urls_work_as_str_and_never_show_in_a_repr(scripted: ScriptedAPI) -> None:
+    serve_session(scripted, "ws://127.0.0.1:9/devtools/browser/x", **_files(9))
+    with SkyvernClient(KEY, scripted.base_url) as api:
+        got = api.get_browser_session(SID)
+    assert got.recordings and got.downloaded_files
+    for info in (got.recordings[0], got.downloaded_files[0]):
+        assert str(info.url).endswith(f"X-Amz-Signature={FILE_TOKEN}")  # usable as it is
+        assert httpx.URL(info.url).params["token"] == FILE_TOKEN
+        assert info.model_dump()["url"] == info.url and FILE_TOKEN in info.model_dump_json()
+        for text in (repr(info), repr(info.url), repr(got), repr([info]), f"{info!r}"):
+            assert FILE_TOKEN not in text, text
+        assert "r.mp4?<redacted>" in repr(info)
+
+
 # -- a key that is not ASCII ----------------------------------------------------------------
 
 BAD_KEY = "sk-ERRORS-\u201cquoted\u201d-key\u00a0"

@@ -227,6 +227,14 @@ def test_resolve_an_unknown_name_is_profile_not_found(api: ScriptedAPI, call: Ca
         ("create_browser_profile", ("",), {}, InvalidArgumentError),
         ("create_browser_profile", ("bp_looks_like_an_id",), {}, InvalidArgumentError),
         ("create_browser_profile", ("a\nb",), {}, InvalidArgumentError),
+        # Control characters by Unicode category, not only ASCII's: C1 NEL, bidi override,
+        # line separator, zero-width format character.
+        ("create_browser_profile", ("a\x85b",), {}, InvalidArgumentError),
+        ("create_browser_profile", ("a\u202eb",), {}, InvalidArgumentError),
+        ("create_browser_profile", ("a\u2028b",), {}, InvalidArgumentError),
+        ("create_browser_profile", ("a\u200bb",), {}, InvalidArgumentError),
+        ("create_browser_profile", ("ok",), {"description": "a\x85b"}, InvalidArgumentError),
+        ("resolve_browser_profile", ("a\x9bb",), {}, InvalidArgumentError),
         ("create_browser_profile", ("x" * 256,), {}, InvalidArgumentError),
         ("create_browser_profile", (42,), {}, InvalidArgumentTypeError),
         ("create_browser_profile", ("ok",), {"browser_session_id": "nope"}, InvalidArgumentError),
@@ -251,6 +259,14 @@ def test_bad_input_is_refused_before_any_request(
 
 
 # ---- the pure decisions ------------------------------------------------------------------
+
+
+def test_names_of_any_script_stay_allowed() -> None:
+    """The Unicode-category rule refuses controls, not letters, marks or symbols."""
+    from skyvern_cdp.policy.profiles import validate_profile_name
+
+    for name in ("Zürich login", "登录 crm", "ünïcode ✓ ☃", "tab-less name"):
+        assert validate_profile_name(name) == name
 
 
 def test_classify_profile_400() -> None:

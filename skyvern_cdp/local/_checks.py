@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from skyvern_cdp.config import has_control_character
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 __all__ = ["check_path", "check_ready_delay", "check_text", "number"]
@@ -44,7 +45,7 @@ def check_text(value: object, name: str, *, allow_none: bool = False) -> str | N
         raise InvalidArgumentTypeError(f"{name} must be a str, not {type(value).__name__}")
     if not value.strip():
         raise InvalidArgumentError(f"{name} must not be empty")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_control_character(value):
         raise InvalidArgumentError(f"{name} must not contain control characters")
     return value
 

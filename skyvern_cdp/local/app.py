@@ -41,7 +41,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from skyvern_cdp.config import redact_address
+from skyvern_cdp.config import has_control_character, redact_address
 from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
 from skyvern_cdp.local.guard import guard
@@ -114,7 +114,7 @@ class CreateBrowserSessionRequest(BaseModel):
         value = value.strip()
         if not value:
             return None
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        if has_control_character(value):
             raise ValueError("url must not contain control characters")
         scheme, sep, _ = value.partition(":")
         if not (sep and scheme[:1].isalpha() and scheme.replace("+", "").replace("-", "").replace(

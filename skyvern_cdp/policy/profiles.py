@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from skyvern_cdp.config import has_control_character
 from skyvern_cdp.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
@@ -64,7 +65,7 @@ def _shown(value: str) -> str:
 
 
 def _no_control(value: str, what: str) -> None:
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if has_control_character(value):  # by Unicode category: C1 (U+0085), bidi, U+2028 too
         raise InvalidArgumentError(f"{what} must not contain control characters")
 
 
