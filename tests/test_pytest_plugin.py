@@ -177,7 +177,8 @@ def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
             "*- skyvern session -*",
             f"session: {sid}",
             "status: running",
-            f"app_url: http://127.0.0.1:*/sessions/{sid}",
+            f"app_url: http://127.0.0.1:*/sessions/{sid}?<redacted> (with its token:"
+            f" skyvern-cdp info {sid} --show-secrets)",
             "recordings:",
             f"  - {sid}.mp4 (still recording): http://127.0.0.1:*/sessions/{sid}/recordings/"
             f"{sid}.mp4?<redacted>",
@@ -301,8 +302,10 @@ def test_xdist_launches_a_session_per_worker_and_keeps_only_the_failed_one(
         assert kept in live  # the session of the worker that saw a failure stays open
         assert live - before == {kept}  # every other launched session is closed
         result.stdout.fnmatch_lines(
-            [f"*kept session {kept} open after a failure; app_url: http://*/sessions/{kept}"]
+            [f"*kept session {kept} open after a failure; app_url: http://*/sessions/{kept}"
+             f"?<redacted> (with its token: skyvern-cdp info {kept} --show-secrets)"]
         )
+        assert "token=" not in result.stdout.str()  # the live view's token is a secret
 
 
 def test_xdist_workers_attach_to_one_given_session_each_in_its_own_context(

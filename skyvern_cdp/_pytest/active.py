@@ -34,6 +34,7 @@ from skyvern_cdp._pytest.options import (
 from skyvern_cdp._pytest.report import (
     LIVE_STATUSES,
     NOT_FETCHED,
+    app_url_shown,
     file_lines,
     is_unanswered,
     report_get_timeout,
@@ -252,7 +253,7 @@ class SkyvernPlugin:
         terminalreporter.section("skyvern sessions", sep="-")
         for sid, app_url in self._kept.items():
             terminalreporter.write_line(
-                f"kept session {sid} open after a failure; app_url: {app_url or '(none)'}"
+                f"kept session {sid} open after a failure; app_url: {app_url_shown(sid, app_url)}"
             )
         for sid in self._swept:
             terminalreporter.write_line(f"closed session {sid}, left open by a worker that stopped")
@@ -300,7 +301,7 @@ class SkyvernPlugin:
         lines = [
             f"session: {session.browser_session_id}",
             f"status: {session.status}",
-            f"app_url: {session.app_url or '(none)'}",
+            f"app_url: {app_url_shown(sid, session.app_url)}",
         ]
         for title, files in (
             ("recordings", session.recordings),

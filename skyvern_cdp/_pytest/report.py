@@ -32,6 +32,7 @@ __all__ = [
     "LIVE_STATUSES",
     "NOT_FETCHED",
     "REPORT_GET_TIMEOUT",
+    "app_url_shown",
     "file_lines",
     "is_unanswered",
     "report_get_timeout",
@@ -45,6 +46,27 @@ LIVE_STATUSES = frozenset({"created", "running"})
 REPORT_GET_TIMEOUT = 2.0
 #: What a report says instead of the session's details once its GET went unanswered.
 NOT_FETCHED = "(details not fetched: the API did not answer an earlier GET in this run)"
+
+
+def app_url_shown(session_id: str, app_url: str | None) -> str:
+    """``app_url`` as a report or the run's summary shows it: its query (a token) redacted.
+
+    A local backend with a key puts the live view's token in the query; printing it would
+    hand the view to whoever reads the CI log, so the line says how to see it instead.
+
+    >>> app_url_shown("pbs_1", "http://h/sessions/pbs_1?token=s3cret")
+    'http://h/sessions/pbs_1?<redacted> (with its token: skyvern-cdp info pbs_1 --show-secrets)'
+    >>> app_url_shown("pbs_1", "https://app.skyvern.com/browser-session/pbs_1")
+    'https://app.skyvern.com/browser-session/pbs_1'
+    >>> app_url_shown("pbs_1", None)
+    '(none)'
+    """
+    if not app_url:
+        return "(none)"
+    shown = redact_query(app_url)
+    if shown == app_url:
+        return app_url
+    return f"{shown} (with its token: skyvern-cdp info {session_id} --show-secrets)"
 
 
 def report_get_timeout(run_timeout: float, *, unanswered: bool) -> float | None:
