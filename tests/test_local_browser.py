@@ -18,6 +18,9 @@ from playwright.async_api import async_playwright
 from skyvern_cdp.config import redact_address
 from skyvern_cdp.local import LocalBackend
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS, find_chromium
+from skyvern_cdp.local.tokens import session_token
+
+from conftest import LOCAL_API_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -88,10 +91,19 @@ def check_report(info: dict[str, Any], session_id: str, base_url: str) -> None:
     assert info["file_size"] == len(REPORT)
     assert info["checksum"] == hashlib.sha256(REPORT).hexdigest()
     assert info["modified_at"].endswith("+00:00")
-    assert info["url"] == f"{base_url}/sessions/{session_id}/files/report.csv"
+    bare = f"{base_url}/sessions/{session_id}/files/report.csv"
+    assert info["url"] == f"{bare}?token={session_token(LOCAL_API_KEY, session_id)}"
     served = httpx.get(info["url"], trust_env=False)
     assert served.status_code == 200
     assert served.content == REPORT
+    # A keyed backend's files need the URL's token (or the key), as its recordings do.
+    other = session_token(LOCAL_API_KEY, "pbs_other")
+    for refused in (bare, f"{bare}?token=wrong", f"{bare}?token={other}"):
+        answer = httpx.get(refused, trust_env=False)
+        assert answer.status_code == 403, refused
+        assert answer.content != REPORT
+    keyed = httpx.get(bare, headers={"x-api-key": LOCAL_API_KEY}, trust_env=False)
+    assert keyed.content == REPORT
 
 
 async def test_live_view_shows_the_session_and_its_page(
@@ -203,9 +215,7 @@ def test_file_urls_cannot_leave_the_download_directory(backend: LocalBackend) ->
         sid = http.post("/v1/browser_sessions").json()["browser_session_id"]
         try:
             for name in ("..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "%2E%2E", "missing.txt"):
-                answer = httpx.get(
-                    f"{backend.base_url}/sessions/{sid}/files/{name}", trust_env=False
-                )
+                answer = http.get(f"/sessions/{sid}/files/{name}")  # with the key
                 assert answer.status_code == 404, name
         finally:
             http.post(f"/v1/browser_sessions/{sid}/close")

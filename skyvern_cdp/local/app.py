@@ -56,6 +56,7 @@ from skyvern_cdp.local.registry import (
     grant_timeout,
     is_session_id,
 )
+from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, token_query
 from skyvern_cdp.models import Extensions, PersistentBrowserType
 from skyvern_cdp.policy.web import create_url_refusal
 
@@ -189,7 +190,8 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         base = base_of(request)
         sid = rec.browser_session_id
         files = await asyncio.to_thread(
-            manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files"
+            manager_of(request).downloaded_files, rec, f"{base}/sessions/{sid}/files",
+            token_query(api_key, sid),
         )
         data = rec.to_wire(app_url=app_url(base, sid, api_key), downloaded_files=files)
         data["recordings"] = await recording_files(request, sid, api_key)
@@ -368,6 +370,13 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
 
     @app.get("/sessions/{browser_session_id}/files/{filename}", include_in_schema=False)
     async def session_file(request: Request, browser_session_id: str, filename: str) -> Response:
+        if is_session_id(browser_session_id) and not request_allowed(
+            api_key,
+            browser_session_id,
+            header_key=request.headers.get("x-api-key"),
+            token=request.query_params.get(TOKEN_PARAM),
+        ):
+            return JSONResponse({"detail": "Could not validate credentials"}, status_code=403)
         rec = manager_of(request).get(browser_session_id) if is_session_id(
             browser_session_id
         ) else None

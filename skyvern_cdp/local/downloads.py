@@ -76,7 +76,9 @@ class DownloadIndex:
         self._lock = threading.Lock()
         self._checksums: dict[tuple[str, int, int], str] = {}
 
-    def list(self, directory: Path | None, *, url_prefix: str) -> list[dict[str, Any]]:
+    def list(
+        self, directory: Path | None, *, url_prefix: str, url_query: str = ""
+    ) -> list[dict[str, Any]]:
         """``FileInfo`` dicts for the finished files in ``directory``, oldest first."""
         if directory is None:
             return []
@@ -96,7 +98,7 @@ class DownloadIndex:
                 (
                     stat.st_mtime_ns,
                     {
-                        "url": f"{url_prefix}/{quote(entry.name, safe='')}",
+                        "url": f"{url_prefix}/{quote(entry.name, safe='')}{url_query}",
                         "checksum": checksum,
                         "filename": entry.name,
                         "file_size": stat.st_size,

@@ -37,7 +37,7 @@ from skyvern_cdp.local.live import LiveViews
 from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
 from skyvern_cdp.local.registry import is_session_id
-from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, session_token
+from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, token_query
 
 __all__ = ["add_live_routes", "app_url"]
 
@@ -49,7 +49,7 @@ Info = Callable[[Request, str], Awaitable["dict[str, Any] | None"]]
 def app_url(base: str, session_id: str, api_key: str | None) -> str:
     """A session's ``app_url``: its live view, with the session's token when there is a key."""
     url = f"{base}/sessions/{session_id}"
-    return f"{url}?{TOKEN_PARAM}={session_token(api_key, session_id)}" if api_key else url
+    return url + token_query(api_key, session_id)
 
 
 def _not_found(session_id: str) -> JSONResponse:

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from skyvern_cdp.local.registry import is_session_id
-from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, session_token
+from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, token_query
 
 __all__ = ["add_recording_routes", "recording_files"]
 
@@ -34,7 +34,7 @@ async def recording_files(
     if recordings is None:
         return []
     prefix = f"{str(request.base_url).rstrip('/')}/sessions/{session_id}/recordings"
-    query = f"?{TOKEN_PARAM}={session_token(api_key, session_id)}" if api_key else ""
+    query = token_query(api_key, session_id)
     files: list[dict[str, Any]] = await asyncio.to_thread(
         recordings.files, session_id, prefix, query
     )

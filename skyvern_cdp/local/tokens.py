@@ -31,6 +31,17 @@ def session_token(api_key: str, session_id: str) -> str:
     return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
+def token_query(api_key: str | None, session_id: str) -> str:
+    """The query that opens ``session_id``'s URLs: ``?token=…`` under a key, else nothing.
+
+    >>> token_query(None, "pbs_1")
+    ''
+    >>> token_query("k", "pbs_1").startswith("?token=")
+    True
+    """
+    return f"?{TOKEN_PARAM}={session_token(api_key, session_id)}" if api_key else ""
+
+
 def token_matches(api_key: str, session_id: str, given: str | None) -> bool:
     """Whether ``given`` is ``session_id``'s token (constant time)."""
     if not given:
