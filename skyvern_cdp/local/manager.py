@@ -190,11 +190,9 @@ class SessionManager:
         self._wake_reaper.set()
         return warning
 
-    def downloaded_files(
-        self, rec: SessionRecord, url_prefix: str, url_query: str = ""
-    ) -> list[dict[str, Any]]:
+    def downloaded_files(self, rec: SessionRecord, prefix: str, query: str) -> list[dict[str, Any]]:
         """Blocking (it may hash files): call it in a thread."""
-        return self.files.list(rec.download_dir, url_prefix=url_prefix, url_query=url_query)
+        return self.files.list(rec.download_dir, url_prefix=prefix, url_query=query)
 
     def route(self, session_id: str) -> Route:
         """Where the CDP router sends a connection for ``session_id``, and whether it may."""
