@@ -96,7 +96,7 @@ async def test_a_busy_port_fails_before_any_create(busy_port: int) -> None:
         api.script("POST", "/v1/browser_sessions/pbs_new1/close", Reply(200, {}))
         with pytest.raises(OSError, match="in use"):
             async with relay(create={}, port=busy_port, api_key="k", base_url=api.base_url):
-                pass
+                raise AssertionError("the relay served on a busy port")
         assert api.count("POST", "/v1/browser_sessions") == 0
         assert api.count("GET", "/v1/browser_sessions/pbs_new1") == 0  # no wait either
 
@@ -121,7 +121,7 @@ async def test_a_busy_port_leaves_no_upstream_connection(
     assert router is not None
     with pytest.raises(OSError, match="in use"):
         async with relay(sid, port=busy_port, api_key=LOCAL_API_KEY, base_url=backend.base_url):
-            pass
+            raise AssertionError("the relay served on a busy port")
     assert router.connections(sid) == 0
 
 

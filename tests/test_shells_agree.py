@@ -78,8 +78,8 @@ def test_on_status_runs_in_the_callers_thread_in_both_shells(backend: LocalBacke
                 async with async_api.connect(
                     sid, api_key=backend.api_key, base_url=backend.base_url, timeout=60,
                     on_status=record,
-                ):
-                    pass
+                ) as browser:
+                    assert browser.is_connected()
                 return loop_thread
 
             seen.clear()
