@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,23 @@ def leaked_processes(before: set[int], timeout: float = 10.0) -> dict[int, str]:
 
     wait_for(lambda: not new(), timeout)
     return new()
+
+
+#: SIGINT/SIGTERM handling as this process started (a child inherits an ignored signal).
+_START_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+@pytest.fixture(autouse=True)
+def signal_handling_as_started() -> None:
+    """Every test starts with this process's own SIGINT/SIGTERM handling, unblocked.
+
+    A child process inherits an ignored or blocked signal, so a disposition left behind by an
+    earlier test in the same worker would make the interrupt tests' children deaf to SIGINT.
+    """
+    for sig, handler in _START_HANDLERS.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_START_HANDLERS))
 
 
 @pytest.fixture(autouse=True)
