@@ -484,16 +484,16 @@ def test_the_key_goes_only_to_trusted_hosts(
     assert ("x-api-key" in target.headers) is sends
 
 
-@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "http://localhost:8000", "local",
+@pytest.mark.parametrize("api_url", ["http://127.0.0.1:8000", "http://localhost:8000", "local",
                                       "http://[::1]:8000"])
 @pytest.mark.parametrize(
     "address",
     ["ws://127.0.0.1:9222/devtools/browser/x", "ws://localhost:9222/x", "ws://[::1]:9222/x",
      "http://127.0.0.5:9222/pbs_1"],
 )
-def test_loopback_is_one_host_for_the_key(base_url: str, address: str) -> None:
+def test_loopback_is_one_host_for_the_key(api_url: str, address: str) -> None:
     """``SKYVERN_BASE_URL=http://localhost:8000`` with serve's ws://127.0.0.1 addresses."""
-    assert cdp_target(address, settings(base_url)).sends_key  # type: ignore[arg-type]
+    assert cdp_target(address, settings(api_url)).sends_key  # type: ignore[arg-type]
 
 
 def test_a_loopback_api_sends_no_key_to_another_host() -> None:
@@ -503,7 +503,7 @@ def test_a_loopback_api_sends_no_key_to_another_host() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base_url", "address", "sends"),
+    ("api_url", "address", "sends"),
     [
         ("https://myapi.herokuapp.com", "wss://attacker.herokuapp.com/cdp", False),
         ("https://myapi.herokuapp.com", "wss://myapi.herokuapp.com/cdp", True),
@@ -512,10 +512,10 @@ def test_a_loopback_api_sends_no_key_to_another_host() -> None:
     ],
 )
 def test_no_key_to_another_tenant_of_a_shared_suffix(
-    base_url: str, address: str, sends: bool
+    api_url: str, address: str, sends: bool
 ) -> None:
     """Before, the last two labels decided: ``attacker.herokuapp.com`` got the key."""
-    assert cdp_target(address, settings(base_url)).sends_key is sends  # type: ignore[arg-type]
+    assert cdp_target(address, settings(api_url)).sends_key is sends  # type: ignore[arg-type]
 
 
 def test_the_key_is_not_sent_over_plain_ws_to_a_remote_host() -> None:
