@@ -23,6 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 from skyvern_cdp import _attachment as shared
 from skyvern_cdp._async_driver import Lease
 from skyvern_cdp._sessions import close_session, create, shielded
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.client import AsyncSkyvernClient, OnStatus
 from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
@@ -82,7 +83,7 @@ class _Attachment:
         if step == "disconnect":
             if disconnect is not None:
                 try:
-                    await asyncio.wait_for(disconnect(), deadline.remaining())
+                    await wait_within(disconnect(), deadline.remaining())
                 except (PlaywrightError, asyncio.TimeoutError) as exc:
                     logger.debug("disconnecting from %s: %s", sid, type(exc).__name__)
         elif step == "close_session":
@@ -129,7 +130,7 @@ async def _dial(
     while True:
         endpoint, kwargs = dialer.next_attempt()
         try:
-            return await asyncio.wait_for(
+            return await wait_within(
                 playwright.chromium.connect_over_cdp(endpoint, **kwargs),
                 dialer.budget + MIN_REQUEST_TIMEOUT,
             )
@@ -147,7 +148,7 @@ async def _wait_ready(
 ) -> BrowserSessionResponse:
     waiter = Waiter(session_id, deadline, on_status)
     try:
-        return await asyncio.wait_for(
+        return await wait_within(
             client._wait(waiter), deadline.remaining() + MIN_REQUEST_TIMEOUT + 0.25
         )
     except asyncio.TimeoutError:

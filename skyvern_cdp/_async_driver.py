@@ -20,6 +20,7 @@ from playwright.async_api import Playwright, async_playwright
 
 from skyvern_cdp._attachment import DriverStats
 from skyvern_cdp._sessions import shielded
+from skyvern_cdp._wait_within import wait_within
 
 __all__ = ["Lease", "driver_stats", "shielded"]
 
@@ -50,7 +51,7 @@ class _SharedDriver:
 
     async def get(self, timeout: float) -> Playwright:
         assert self._task is not None, "acquire() first"
-        return await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        return await wait_within(asyncio.shield(self._task), timeout)
 
     @property
     def running(self) -> bool:

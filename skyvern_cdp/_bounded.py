@@ -12,7 +12,8 @@ byte at a time holds a request for as long as it likes, each read well inside it
   variable: it follows the request whichever thread or task sends it), and fails with
   httpcore's own timeout errors, which httpx maps to :class:`httpx.ReadTimeout` & co.
 - Async (:class:`AsyncSkyvernClient`): :func:`bounded_request` runs the request under
-  :func:`asyncio.wait_for`, cancelling it (httpx then drops the connection) at the bound.
+  :func:`~skyvern_cdp._wait_within.wait_within`, cancelling it (httpx then drops the
+  connection) at the bound.
 
 How long the bound is comes from :func:`skyvern_cdp.policy.request_budget`, for both.
 """
@@ -28,6 +29,8 @@ from typing import Any, TypeVar
 
 import httpcore
 import httpx
+
+from skyvern_cdp._wait_within import wait_within
 
 __all__ = ["bound_transports", "bounded_request", "within"]
 
@@ -131,7 +134,7 @@ async def bounded_request(request: Awaitable[_T], seconds: float) -> _T:
     """Await ``request`` for at most ``seconds``; then cancel it and raise
     :class:`httpx.ReadTimeout`, as a read that ran out of time would."""
     try:
-        return await asyncio.wait_for(request, seconds)
+        return await wait_within(request, seconds)
     except asyncio.TimeoutError:
         raise httpx.ReadTimeout(
             "the request took longer than what was left of the call's timeout"

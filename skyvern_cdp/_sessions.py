@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from skyvern_cdp import _attachment as shared
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, SkyvernClient
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import Deadline, request_budget
@@ -105,7 +106,7 @@ async def _abandon_create(
         await close_session(client, made.browser_session_id, close_timeout, _CANCELLED)
         return
     try:  # the request side closes it once it answers; wait for that (bounded)
-        await asyncio.wait_for(asyncio.shield(task), shared.CreateGuard.wait_for(close_timeout))
+        await wait_within(asyncio.shield(task), shared.CreateGuard.wait_for(close_timeout))
     except BaseException as exc:
         logger.debug("the cancelled create did not finish: %s", type(exc).__name__)
 

@@ -23,6 +23,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from skyvern_cdp._wait_within import wait_within
+
 __all__ = ["WS_LOGGER", "CDPConnection", "CDPError", "EventHandler"]
 
 logger = logging.getLogger("skyvern_cdp.cdp_client")
@@ -117,7 +119,7 @@ class CDPConnection:
         self._pending[msg_id] = future
         try:
             await self._ws.send(json.dumps(message))
-            return await asyncio.wait_for(future, timeout)
+            return await wait_within(future, timeout)
         except ConnectionClosed as exc:
             raise CDPError(f"{method}: the CDP connection closed") from exc
         except asyncio.TimeoutError as exc:

@@ -36,6 +36,7 @@ from typing import Any
 from playwright.async_api import Browser
 
 from skyvern_cdp import async_api
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.client import AsyncSkyvernClient, SkyvernClient
 from skyvern_cdp.config import Settings, resolve_settings
 from skyvern_cdp.errors import InvalidArgumentTypeError
@@ -274,7 +275,7 @@ def _close_at_exit() -> None:
             unclosed += group
             continue
         try:
-            _run_to_the_end(loop, asyncio.wait_for(_close_all(group), AT_EXIT_TIMEOUT))
+            _run_to_the_end(loop, wait_within(_close_all(group), AT_EXIT_TIMEOUT))
         except BaseException as exc:  # never let the clean-up break the exit
             logger.warning("closing the notebook's browsers at exit: %s: %s",
                            type(exc).__name__, exc)

@@ -34,6 +34,7 @@ from typing import Any, cast
 
 from playwright.async_api import Browser, CDPSession, Page
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 from skyvern_cdp.policy.screencast import (
     may_have_dropped,
@@ -241,7 +242,7 @@ class LiveView:
                 await self._arrived.wait()
             else:
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), quiet_period(self.max_fps))
+                    await wait_within(self._arrived.wait(), quiet_period(self.max_fps))
                 except asyncio.TimeoutError:  # quiet now: catch up with the page's last state
                     self._maybe_dropped = False
                     shot = await cdp.send(
@@ -283,7 +284,7 @@ async def _shielded_cleanup(cdp: CDPSession) -> None:
         with contextlib.suppress(Exception):
             await cdp.detach()
 
-    task = asyncio.ensure_future(asyncio.wait_for(cleanup(), STOP_TIMEOUT))
+    task = asyncio.ensure_future(wait_within(cleanup(), STOP_TIMEOUT))
     with contextlib.suppress(BaseException):
         await asyncio.shield(task)
 

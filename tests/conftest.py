@@ -45,14 +45,30 @@ def wait_for(predicate: object, timeout: float = 10.0, interval: float = 0.02) -
         time.sleep(interval)
 
 
+def _started_by_an_older_chromium(pid: int, cmd: str, older: set[int]) -> bool:
+    """Whether ``pid`` is a Chromium helper (``--type=...``) below a process of ``older``.
+
+    A Chromium that outlives one test (a session-scoped backend's, a module's) starts helper
+    processes when it likes (a utility process for on-device models, a renderer): they belong
+    to that Chromium, not to the test that happens to be running.
+    """
+    if " --type=" not in f" {cmd}":
+        return False
+    try:
+        return any(parent.pid in older for parent in psutil.Process(pid).parents())
+    except psutil.Error:
+        return False
+
+
 def leaked_processes(before: set[int], timeout: float = 10.0) -> dict[int, str]:
     """Processes started since ``before`` that are still running after ``timeout``."""
 
     def new() -> dict[int, str]:
+        older = before | LONG_LIVED_PIDS
         return {
             pid: cmd
             for pid, cmd in _descendants().items()
-            if pid not in before and pid not in LONG_LIVED_PIDS
+            if pid not in older and not _started_by_an_older_chromium(pid, cmd, older)
         }
 
     wait_for(lambda: not new(), timeout)
@@ -114,6 +130,43 @@ def backend() -> Iterator[LocalBackend]:
             yield server
         finally:
             LONG_LIVED_PIDS.discard(pid or -1)
+
+
+def _live_sessions(server: LocalBackend) -> list[str]:
+    import httpx
+
+    answer = httpx.get(f"{server.base_url}/v1/browser_sessions", trust_env=False, timeout=30,
+                       headers={"x-api-key": server.api_key or ""})
+    answer.raise_for_status()
+    return [body["browser_session_id"] for body in answer.json()
+            if body.get("status") in ("created", "running")]
+
+
+@pytest.fixture(autouse=True)
+def backend_left_clean(
+    request: pytest.FixtureRequest, no_leaked_processes: None
+) -> Iterator[None]:
+    """A test that used the shared ``backend`` leaves no session of its own running on it.
+
+    What it left (a test that failed half way, one that forgot) is closed here and reported
+    as an error of that test, so the next test of the worker starts on a clean backend
+    instead of failing on another test's Chromium. It ends before the leak check looks.
+    """
+    if "backend" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("backend")
+    before = set(_live_sessions(server))
+    yield
+    left = [sid for sid in _live_sessions(server) if sid not in before]
+    if left:
+        import httpx
+
+        for sid in left:
+            httpx.post(f"{server.base_url}/v1/browser_sessions/{sid}/close", trust_env=False,
+                       timeout=30, headers={"x-api-key": server.api_key or ""})
+        assert wait_for(lambda: not set(left) & set(_live_sessions(server)), 30)
+        raise AssertionError(f"sessions left running on the shared backend: {left}")
 
 
 @pytest.fixture(scope="session")

@@ -245,7 +245,7 @@ async def test_the_tab_strip_switches_pages(session: dict[str, Any], viewer: Bro
             await tab.wait_for()
             shown = int(await view.locator("#live").get_attribute("data-frames") or 0)
             await tab.click()
-            await view.wait_for_function("document.querySelector('#tabs .current')"
+            await view.wait_for_function("document.querySelector('#tabs .current')?"
                                          ".title.includes('<title>second')")
             await view.wait_for_function(
                 f"Number(document.getElementById('live').dataset.frames) > {shown}")
@@ -257,7 +257,7 @@ async def test_the_tab_strip_switches_pages(session: dict[str, Any], viewer: Bro
             await second.wait_for_function(
                 "document.getElementById('g').value === 'on tab two'")
             await second.close()  # the watched page closes: the view goes back to the first
-            await view.wait_for_function("document.querySelector('#tabs .current')"
+            await view.wait_for_function("document.querySelector('#tabs .current')?"
                                          ".title.includes('<title>target')")
         finally:
             await automation.close()

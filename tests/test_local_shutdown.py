@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,17 @@ def wait_running(base_url: str, sid: str, key: str | None = None) -> dict[str, A
         time.sleep(0.02)
 
 
-def chromiums_under(pid: int) -> dict[int, Path]:
-    """Chromium processes below ``pid`` and their temporary directories."""
+def chromiums_under(pid: int, but: Iterable[int] = ()) -> dict[int, Path]:
+    """Chromium processes below ``pid`` (less those of ``but``) and their temporary directories.
+
+    ``but`` names the ones that were there before the test: in a worker of the whole suite,
+    the shared backend's and other modules' Chromiums are below this process too.
+    """
     found = {}
+    skip = set(but)
     for child in psutil.Process(pid).children(recursive=True):
+        if child.pid in skip:
+            continue
         try:
             for arg in child.cmdline():
                 if arg.startswith("--user-data-dir="):
@@ -85,6 +92,7 @@ def nothing_left(pids: list[int], dirs: list[Path]) -> bool:
 
 
 def test_leaving_the_context_manager_stops_everything() -> None:
+    others = chromiums_under(os.getpid())
     with LocalBackend(chromium_args=CLOSED_NETWORK_ARGS) as backend:
         ids = [
             httpx.post(f"{backend.base_url}/v1/browser_sessions", trust_env=False).json()[
@@ -93,7 +101,7 @@ def test_leaving_the_context_manager_stops_everything() -> None:
             for _ in range(2)
         ]
         bodies = [wait_running(backend.base_url, sid) for sid in ids]
-        chromiums = chromiums_under(os.getpid())
+        chromiums = chromiums_under(os.getpid(), but=others)
         assert len(backend.live_chromium_pids()) == 2
         assert set(backend.live_chromium_pids()) <= set(chromiums)
         root = backend.root
@@ -107,6 +115,7 @@ def test_leaving_the_context_manager_stops_everything() -> None:
 
 
 async def test_async_with_stops_everything() -> None:
+    others = chromiums_under(os.getpid())
     async with LocalBackend(chromium_args=CLOSED_NETWORK_ARGS) as backend:
         async with httpx.AsyncClient(base_url=backend.base_url, trust_env=False) as http:
             sid = (await http.post("/v1/browser_sessions")).json()["browser_session_id"]
@@ -114,7 +123,7 @@ async def test_async_with_stops_everything() -> None:
                 if (await http.get(f"/v1/browser_sessions/{sid}")).json()["status"] == "running":
                     break
                 await http.get("/v1/browser_sessions")  # a request, not a sleep
-            chromiums = chromiums_under(os.getpid())
+            chromiums = chromiums_under(os.getpid(), but=others)
             assert len(chromiums) >= 1
         root = backend.root
         assert root is not None

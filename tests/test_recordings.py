@@ -382,6 +382,10 @@ def test_the_cli_lists_and_saves_recordings_checked_and_without_printing_the_tok
         session = create(http, page_url("red"))
         sid = session["browser_session_id"]
         paint(playwright_cdp(session, backend.api_key).contexts[0].pages[0], "blue")
+        deadline = time.monotonic() + 20  # the recorder writes frames as they come
+        while not decode_url(session["recordings"][0]["url"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         # while it runs: saved as far as written, and said so
         assert main([*base, "files", sid, "--save", str(tmp_path / "early")]) == 0
         early = capsys.readouterr()

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from skyvern_cdp._client_base import shared_ssl_context
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.gateway.handshake import (
     MAX_HEAD_BYTES,
     HeadError,
@@ -79,7 +80,7 @@ async def read_head(reader: asyncio.StreamReader, timeout: float = HANDSHAKE_TIM
     the peer closes first, :class:`TimeoutError` when it takes longer than ``timeout``.
     """
     try:
-        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        return await wait_within(reader.readuntil(b"\r\n\r\n"), timeout)
     except asyncio.LimitOverrunError as exc:
         raise HeadError("head too large") from exc
 
@@ -91,7 +92,7 @@ async def open_upstream(
     # per connection otherwise), and SSL_CERT_FILE / SSL_CERT_DIR apply as for the API
     context = shared_ssl_context() if upstream.tls else None
     try:
-        reader, writer = await asyncio.wait_for(
+        reader, writer = await wait_within(
             asyncio.open_connection(
                 upstream.host,
                 upstream.port,
@@ -160,7 +161,7 @@ async def forward_websocket(
     if status != 101:
         # Relay a short body (a 401's or 404's text) if one comes, then end both.
         with contextlib.suppress(Exception):
-            body = await asyncio.wait_for(up_reader.read(4096), 2.0)
+            body = await wait_within(up_reader.read(4096), 2.0)
             client_writer.write(body)
         await close_writer(client_writer)
         await close_writer(up_writer)
@@ -207,4 +208,4 @@ async def close_writer(writer: asyncio.StreamWriter, timeout: float = 2.0) -> No
     with contextlib.suppress(Exception):
         writer.close()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), timeout)
+        await wait_within(writer.wait_closed(), timeout)

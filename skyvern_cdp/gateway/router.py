@@ -33,6 +33,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.gateway.handshake import (
     HeadError,
     RequestHead,
@@ -209,7 +210,7 @@ class Router:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+                await wait_within(self._server.wait_closed(), 5.0)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -225,7 +226,7 @@ class Router:
             elif isinstance(decision, Gone):
                 writer.write(accept_and_close(head))
                 with contextlib.suppress(Exception):  # let the client read the close frame
-                    await asyncio.wait_for(reader.read(1024), 1.0)
+                    await wait_within(reader.read(1024), 1.0)
             elif isinstance(decision, Version):
                 writer.write(await _version(head, decision.upstream))
             else:
@@ -271,7 +272,7 @@ async def _version(head: RequestHead, upstream: Upstream) -> bytes:
         )
         status, headers = parse_response_head(await read_head(up_reader))
         length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
-        body = await asyncio.wait_for(up_reader.readexactly(length), HANDSHAKE_TIMEOUT)
+        body = await wait_within(up_reader.readexactly(length), HANDSHAKE_TIMEOUT)
     finally:
         await close_writer(up_writer)
     if status != 200:

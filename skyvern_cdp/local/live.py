@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.policy.liveview import input_command
 from skyvern_cdp.policy.screencast import may_have_dropped, quiet_period, wait_before_showing
@@ -248,7 +249,7 @@ class _Viewer:
         quiet = quiet_period(self.views.max_fps)
         while True:
             try:
-                await asyncio.wait_for(
+                await wait_within(
                     self.wake.wait(), quiet if self.maybe_dropped or self.first_pending else None)
             except asyncio.TimeoutError:  # quiet after a burst that may have lost the last
                 self.maybe_dropped = self.first_pending = False  # paint, or no first frame

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.gateway.pipe import Upstream
 from skyvern_cdp.gateway.router import Route, State
@@ -233,7 +234,7 @@ class SessionManager:
             delay = self._draw_delay()
             if delay > 0:
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(rt.close_requested.wait(), delay)
+                    await wait_within(rt.close_requested.wait(), delay)
             if rt.close_requested.is_set():
                 return
             rt.process = await asyncio.to_thread(self._start_chromium, rt)
@@ -400,7 +401,7 @@ class SessionManager:
             if deadline is not None:
                 wake = min(wake, max(0.005, deadline - time.monotonic()))
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake_reaper.wait(), wake)
+                await wait_within(self._wake_reaper.wait(), wake)
 
     # ---- live view ---------------------------------------------------------------------
 

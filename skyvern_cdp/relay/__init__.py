@@ -33,6 +33,7 @@ import httpx
 from skyvern_cdp._attachment import check_profile, with_profile
 from skyvern_cdp._sessions import close_session, shielded
 from skyvern_cdp._sessions import create as create_session
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.async_api import resolve_profile
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.client import AsyncSkyvernClient, CreateSessionFields, client_for
@@ -269,7 +270,7 @@ async def _watch(
         control = server.control_connection
         if control is not None and not control.closed:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(control.wait_closed(), STATUS_INTERVAL)
+                await wait_within(control.wait_closed(), STATUS_INTERVAL)
         status: str | None = None
         if control is not None and control.closed and control.close_code == 4410:
             status = "completed"

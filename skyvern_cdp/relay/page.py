@@ -36,6 +36,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.cdp_client import WS_LOGGER
 from skyvern_cdp.gateway.pipe import CHUNK, HANDSHAKE_TIMEOUT, close_writer
 
@@ -117,7 +118,7 @@ async def _attach(up: ClientConnection, target_id: str) -> str | None:
                 found = (reply.get("result") or {}).get("sessionId")
                 return str(found) if found else None
 
-    return await asyncio.wait_for(answer(), HANDSHAKE_TIMEOUT)
+    return await wait_within(answer(), HANDSHAKE_TIMEOUT)
 
 
 async def serve_page(
@@ -168,7 +169,7 @@ async def serve_page(
         await _run(protocol, reader, writer, up, session)
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(up.close(), 2.0)
+            await wait_within(up.close(), 2.0)
 
 
 def _answer(protocol: ServerProtocol, writer: asyncio.StreamWriter, response: Any) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from skyvern_cdp._wait_within import wait_within
 from skyvern_cdp.cdp_client import CDPConnection, CDPError
 from skyvern_cdp.gateway.handshake import (
     HeadError,
@@ -161,7 +162,7 @@ class RelayServer:
             await self._control.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+                await wait_within(self._server.wait_closed(), 5.0)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
