@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.server
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pages import QuietHandler, serve_handler
 from playwright.async_api import async_playwright
 
 from skyvern_cdp.config import redact_address
@@ -29,7 +28,7 @@ Check = Callable[[Any], Any]
 REPORT = b"id,name\n1,alpha\n2,beta\n" * 50
 
 
-class _Pages(http.server.BaseHTTPRequestHandler):
+class _Pages(QuietHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/report.csv"):
             self.send_response(200)
@@ -39,27 +38,14 @@ class _Pages(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(REPORT)
             return
-        body = b'<title>downloads</title><a id="get" href="/report.csv">get the report</a>'
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No request log on stderr."""
+        self.send_html(b'<title>downloads</title><a id="get" href="/report.csv">get the report</a>')
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """A page with a download link, on loopback (``localhost``: the closed network allows it)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_handler(_Pages) as url:
+        yield url.rstrip("/")
 
 
 def api(backend: LocalBackend) -> httpx.Client:

@@ -5,7 +5,6 @@ request, and an error or an interrupt during a capture closes what it opened."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pages import serve_html
 
 from skyvern_cdp import (
     InvalidArgumentError,
@@ -34,28 +34,10 @@ from scripted_api import ScriptedAPI
 pytestmark = pytest.mark.browser
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<title>site</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No request log on stderr."""
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_html(b"<title>site</title>") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ a restart of the server, and every error of the contract comes typed."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pages import serve_html
 
 from skyvern_cdp import (
     InvalidArgumentError,
@@ -39,28 +39,10 @@ from conftest import wait_for
 pytestmark = pytest.mark.browser
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<title>site</title><p>hello</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No request log on stderr."""
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_html(b"<title>site</title><p>hello</p>") as url:
+        yield url
 
 
 def _client(server: LocalBackend) -> SkyvernClient:

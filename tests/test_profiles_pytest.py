@@ -4,9 +4,7 @@ pytest-xdist -n 2, reused by a rerun, and one clear error when the login fails."
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,8 @@ from skyvern_cdp import SkyvernClient
 
 if TYPE_CHECKING:
     from skyvern_cdp.local import LocalBackend
+
+from pages import serve_html
 
 pytestmark = pytest.mark.browser
 
@@ -56,28 +56,10 @@ def test_starts_logged_in(skyvern_page, skyvern_session):
 '''
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<title>app</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No request log on stderr."""
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_html(b"<title>app</title>") as url:
+        yield url
 
 
 @pytest.fixture

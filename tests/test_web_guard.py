@@ -7,17 +7,16 @@ origin, and one a real ``skyvern-cdp serve`` process.
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from pages import serve_html
 
 from skyvern_cdp.local import LocalBackend
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS
@@ -258,31 +257,11 @@ def test_programs_without_origin_keep_working(keyless: LocalBackend) -> None:
 # ---- a real Chromium page on another origin -----------------------------------------------
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>attacker</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the tests read the answers, not the server's log."""
-
-
 @pytest.fixture
 def other_origin() -> Iterator[str]:
     """``http://127.0.0.1:PORT/``: a page of another origin, served by a thread."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serve_html(b"<!doctype html><title>attacker</title>", host="127.0.0.1") as url:
+        yield url
 
 
 _ATTACK = """async ([base]) => {
