@@ -25,9 +25,8 @@ from playwright.async_api import Browser
 
 from skyvern_cdp._async_attach import session_of
 from skyvern_cdp._async_driver import shielded
-from skyvern_cdp._capture import CLOSE_TIMEOUT, DEFAULT_CAPTURE_TIMEOUT, check_capture
-from skyvern_cdp.client import AsyncSkyvernClient, client_for
-from skyvern_cdp.config import conceal
+from skyvern_cdp._capture import CLOSE_TIMEOUT, DEFAULT_CAPTURE_TIMEOUT, CaptureState
+from skyvern_cdp.client import AsyncSkyvernClient
 from skyvern_cdp.errors import (
     InvalidArgumentTypeError,
     ProfileExistsError,
@@ -35,14 +34,14 @@ from skyvern_cdp.errors import (
     ProfileUploadPendingError,
 )
 from skyvern_cdp.models import BrowserProfile
-from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline
+from skyvern_cdp.policy import Deadline
 from skyvern_cdp.policy.profiles import capture_conflict, capture_failed, capture_not_saved
 
 __all__ = ["AsyncCapture", "capture_profile"]
 
 logger = logging.getLogger("skyvern_cdp.capture")
 
-class AsyncCapture:
+class AsyncCapture(CaptureState[AsyncSkyvernClient, Browser]):
     """What :func:`skyvern_cdp.async_api.capture_profile` returns."""
 
     def __init__(
@@ -64,31 +63,14 @@ class AsyncCapture:
 
         from skyvern_cdp.async_api import launch
 
-        params = inspect.signature(launch).parameters
-        self.name, self.description, self.timeout = check_capture(
-            name, description, replace, timeout, launch_kwargs, params
+        super().__init__(
+            name, description=description, replace=replace, timeout=timeout, login=login,
+            login_kind="an async function", launch_params=inspect.signature(launch).parameters,
+            client_class=AsyncSkyvernClient, client=client, api_key=api_key, base_url=base_url,
+            trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http,
+            launch_kwargs=launch_kwargs,
         )
-        if login is not None and not callable(login):
-            raise InvalidArgumentTypeError("login must be an async function taking a Browser")
-        self.replace = replace
         self._login = login
-        self._launch_kwargs = launch_kwargs
-        self._client, self._owns = client_for(
-            AsyncSkyvernClient, client, conceal(api_key), base_url, trusted_hosts,
-            allow_insecure_http,
-        )
-        #: The profile made (after a clean exit), and the session it came from.
-        self.profile: BrowserProfile | None = None
-        self.session_id: str | None = None
-        #: The session's live view: a person can log in there by hand.
-        self.app_url: str | None = None
-        self._browser: Browser | None = None
-        self._old: str | None = None
-        self._deadline: Deadline | None = None
-
-    def _left(self) -> float:
-        assert self._deadline is not None
-        return max(self._deadline.remaining(), MIN_REQUEST_TIMEOUT)
 
     async def __aenter__(self) -> Browser:
         from skyvern_cdp.async_api import launch

@@ -20,10 +20,9 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from skyvern_cdp._capture import CLOSE_TIMEOUT, DEFAULT_CAPTURE_TIMEOUT, check_capture
+from skyvern_cdp._capture import CLOSE_TIMEOUT, DEFAULT_CAPTURE_TIMEOUT, CaptureState
 from skyvern_cdp._sync_attach import session_of
-from skyvern_cdp.client import SkyvernClient, client_for
-from skyvern_cdp.config import conceal
+from skyvern_cdp.client import SkyvernClient
 from skyvern_cdp.errors import (
     InvalidArgumentTypeError,
     ProfileExistsError,
@@ -31,14 +30,14 @@ from skyvern_cdp.errors import (
     ProfileUploadPendingError,
 )
 from skyvern_cdp.models import BrowserProfile
-from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline
+from skyvern_cdp.policy import Deadline
 from skyvern_cdp.policy.profiles import capture_conflict, capture_failed, capture_not_saved
 
 __all__ = ["Capture", "capture_profile"]
 
 logger = logging.getLogger("skyvern_cdp.capture")
 
-class Capture:
+class Capture(CaptureState[SkyvernClient, Browser]):
     """What :func:`skyvern_cdp.sync_api.capture_profile` returns."""
 
     def __init__(
@@ -60,31 +59,14 @@ class Capture:
 
         from skyvern_cdp.sync_api import launch
 
-        params = inspect.signature(launch).parameters
-        self.name, self.description, self.timeout = check_capture(
-            name, description, replace, timeout, launch_kwargs, params
+        super().__init__(
+            name, description=description, replace=replace, timeout=timeout, login=login,
+            login_kind="a function", launch_params=inspect.signature(launch).parameters,
+            client_class=SkyvernClient, client=client, api_key=api_key, base_url=base_url,
+            trusted_hosts=trusted_hosts, allow_insecure_http=allow_insecure_http,
+            launch_kwargs=launch_kwargs,
         )
-        if login is not None and not callable(login):
-            raise InvalidArgumentTypeError("login must be a function taking a Browser")
-        self.replace = replace
         self._login = login
-        self._launch_kwargs = launch_kwargs
-        self._client, self._owns = client_for(
-            SkyvernClient, client, conceal(api_key), base_url, trusted_hosts,
-            allow_insecure_http,
-        )
-        #: The profile made (after a clean exit), and the session it came from.
-        self.profile: BrowserProfile | None = None
-        self.session_id: str | None = None
-        #: The session's live view: a person can log in there by hand.
-        self.app_url: str | None = None
-        self._browser: Browser | None = None
-        self._old: str | None = None
-        self._deadline: Deadline | None = None
-
-    def _left(self) -> float:
-        assert self._deadline is not None
-        return max(self._deadline.remaining(), MIN_REQUEST_TIMEOUT)
 
     def __enter__(self) -> Browser:
         from skyvern_cdp.sync_api import launch
