@@ -85,7 +85,7 @@ from skyvern_cdp._pytest.options import (
     pytest_addoption,
     resolve_options,
 )
-from skyvern_cdp._pytest.pages import ASYNCIO_PLAYWRIGHT, OwnPages, opened_by
+from skyvern_cdp._pytest.pages import ASYNCIO_PLAYWRIGHT, default_context, default_context_async
 
 __all__ = ["PluginUsageError", "SkyvernPlugin", "pytest_addoption", "pytest_configure"]
 
@@ -231,22 +231,8 @@ def skyvern_context(
     there, and their popups, are closed after it; pages of other connections are left alone)."""
     plugin = _require(request)
     if plugin.options.default_context:
-        if not skyvern_browser.contexts:
-            pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
-        context = skyvern_browser.contexts[0]
-        own = OwnPages(context)
-        try:
+        with default_context(skyvern_browser) as context:
             yield context
-        finally:
-            own.release()
-            pages = context.pages
-            openers = {}
-            for page in pages:
-                with contextlib.suppress(Exception):
-                    openers[page] = page.opener()
-            for page in opened_by(pages, own.opened, openers):
-                with contextlib.suppress(Exception):
-                    page.close()
         return
     context = skyvern_browser.new_context()
     yield context
@@ -301,22 +287,8 @@ async def skyvern_async_context(
     """The asyncio ``skyvern_context``: a new context per test, or the default one."""
     plugin = _require(request)
     if plugin.options.default_context:
-        if not skyvern_async_browser.contexts:
-            pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
-        context = skyvern_async_browser.contexts[0]
-        own = OwnPages(context)
-        try:
+        async with default_context_async(skyvern_async_browser) as context:
             yield context
-        finally:
-            own.release()
-            pages = context.pages
-            openers = {}
-            for page in pages:
-                with contextlib.suppress(Exception):
-                    openers[page] = await page.opener()
-            for page in opened_by(pages, own.opened, openers):
-                with contextlib.suppress(Exception):
-                    await page.close()
         return
     context = await skyvern_async_browser.new_context()
     yield context

@@ -14,13 +14,12 @@ closed after it. Registered after pytest-playwright-asyncio, so these fixtures w
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from skyvern_cdp._pytest.pages import OwnPages, opened_by
+from skyvern_cdp._pytest.pages import default_context_async
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext
@@ -61,22 +60,8 @@ def register(config: pytest.Config, *, default_context: bool) -> None:
         @staticmethod
         async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
             """The session's default context (``--skyvern-default-context``)."""
-            if not browser.contexts:
-                pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
-            context = browser.contexts[0]
-            own = OwnPages(context)
-            try:
+            async with default_context_async(browser) as context:
                 yield context
-            finally:
-                own.release()
-                pages = context.pages
-                openers = {}
-                for page in pages:
-                    with contextlib.suppress(Exception):
-                        openers[page] = await page.opener()
-                for page in opened_by(pages, own.opened, openers):
-                    with contextlib.suppress(Exception):
-                        await page.close()
 
     config.pluginmanager.register(_AsyncPlaywrightBrowser(), NAME)
     if default_context:

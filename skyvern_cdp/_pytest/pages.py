@@ -14,10 +14,19 @@ ask each page its opener.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["ASYNCIO_PLAYWRIGHT", "OwnPages", "opened_by"]
+import pytest
+
+__all__ = [
+    "ASYNCIO_PLAYWRIGHT",
+    "OwnPages",
+    "default_context",
+    "default_context_async",
+    "opened_by",
+]
 
 #: pytest-playwright-asyncio's plugin name (the async variant of pytest-playwright).
 ASYNCIO_PLAYWRIGHT = "playwright-asyncio"
@@ -79,3 +88,47 @@ def _is_coroutine_function(method: Callable[..., Any]) -> bool:
     import inspect
 
     return inspect.iscoroutinefunction(method)
+
+
+def _first_context(browser: Any) -> Any:
+    if not browser.contexts:
+        pytest.fail("skyvern_cdp: the session has no default context", pytrace=False)
+    return browser.contexts[0]
+
+
+@contextlib.contextmanager
+def default_context(browser: Any) -> Iterator[Any]:
+    """The session's default context for one test; this test's own pages closed after it."""
+    context = _first_context(browser)
+    own = OwnPages(context)
+    try:
+        yield context
+    finally:
+        own.release()
+        pages = context.pages
+        openers = {}
+        for page in pages:
+            with contextlib.suppress(Exception):
+                openers[page] = page.opener()
+        for page in opened_by(pages, own.opened, openers):
+            with contextlib.suppress(Exception):
+                page.close()
+
+
+@contextlib.asynccontextmanager
+async def default_context_async(browser: Any) -> AsyncIterator[Any]:
+    """:func:`default_context` for an asyncio Playwright Browser."""
+    context = _first_context(browser)
+    own = OwnPages(context)
+    try:
+        yield context
+    finally:
+        own.release()
+        pages = context.pages
+        openers = {}
+        for page in pages:
+            with contextlib.suppress(Exception):
+                openers[page] = await page.opener()
+        for page in opened_by(pages, own.opened, openers):
+            with contextlib.suppress(Exception):
+                await page.close()
