@@ -29,7 +29,9 @@ from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.models import BrowserSessionResponse
 from skyvern_cdp.policy import MIN_REQUEST_TIMEOUT, Deadline, Waiter, request_budget
 
-__all__ = ["abandon", "attach", "close_session", "create", "release", "session_of"]
+__all__ = [
+    "abandon", "api_base_url_of", "attach", "close_session", "create", "release", "session_of",
+]
 
 logger = logging.getLogger("skyvern_cdp.async_api")
 
@@ -103,6 +105,14 @@ def session_of(browser: Browser) -> BrowserSessionResponse:
     if attachment is None:
         raise InvalidArgumentTypeError("this Browser was not attached by skyvern_cdp")
     return attachment.session
+
+
+def api_base_url_of(browser: Browser) -> str:
+    """The base URL of the API that a Browser from :func:`connect` / :func:`launch` came from."""
+    attachment = _attachments.get(browser)
+    if attachment is None:
+        raise InvalidArgumentTypeError("this Browser was not attached by skyvern_cdp")
+    return attachment.client.settings.base_url
 
 
 def _adopt(browser: Browser, attachment: _Attachment) -> Browser:

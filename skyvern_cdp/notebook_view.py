@@ -16,6 +16,10 @@ one) and dropping stale or unchanged ones.
 The view stops on :meth:`LiveView.stop`, when the Browser disconnects or the page closes, and
 when a newer :func:`show` of the same page replaces it (re-running the cell does not stack
 views). Outside a notebook it says so in one line and names the session's ``app_url``.
+
+``show(interactive=True)`` shows the session's interactive live view instead (its
+``app_url`` in a frame: take control, type, give back), where the backend and the front end
+allow it: see :mod:`skyvern_cdp.notebook_embed`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from playwright.async_api import Browser, CDPSession, Page
 
@@ -54,6 +58,9 @@ __all__ = [
     "show",
     "wait_before_showing",
 ]
+
+if TYPE_CHECKING:
+    from skyvern_cdp.notebook_embed import InteractiveView
 
 logger = logging.getLogger("skyvern_cdp.notebook_view")
 
@@ -312,19 +319,47 @@ def _app_url(browser: Browser | None) -> str | None:
         return None
 
 
+@overload
 def show(
-    browser: Browser | None = None, *, page: Page | None = None, max_fps: float = DEFAULT_MAX_FPS
-) -> LiveView:
+    browser: Browser | None = None, *, page: Page | None = None,
+    max_fps: float = DEFAULT_MAX_FPS, interactive: Literal[False] = False, height: None = None,
+) -> LiveView: ...
+@overload
+def show(
+    browser: Browser | None = None, *, interactive: Literal[True], height: int | None = None
+) -> InteractiveView: ...
+def show(
+    browser: Browser | None = None,
+    *,
+    page: Page | None = None,
+    max_fps: float = DEFAULT_MAX_FPS,
+    interactive: bool = False,
+    height: int | None = None,
+) -> LiveView | InteractiveView:
     """Show ``page`` live in this cell's output, as one image updated in place.
 
     >>> view = notebook.show()  # doctest: +SKIP
+    >>> view = notebook.show(interactive=True)  # take control from the cell  # doctest: +SKIP
 
     The page is the default page (as :func:`~skyvern_cdp.async_api.default_page`) of
     ``browser``, or of the most recently attached Browser of :mod:`skyvern_cdp.notebook`.
     At most ``max_fps`` frames a second are shown, and only when the page changes.
     Returns a :class:`LiveView`; it stops by itself when the Browser disconnects, the page
     closes, or a newer ``show`` of the same page replaces it.
+
+    ``interactive=True`` frames the session's live view (``app_url``) instead, ``height``
+    CSS pixels high, and returns an :class:`~skyvern_cdp.notebook_embed.InteractiveView`
+    (:mod:`skyvern_cdp.notebook_embed`); ``page`` and ``max_fps`` are the picture's only
+    (the live view has its own tab strip and frame rate).
     """
+    if not isinstance(interactive, bool):
+        raise InvalidArgumentTypeError(
+            f"interactive must be True or False, not {type(interactive).__name__}"
+        )
+    if interactive:
+        return _interactive(browser, page, max_fps, height)
+    if height is not None:
+        raise InvalidArgumentError("height is the interactive view's: pass interactive=True")
     if browser is not None and not isinstance(browser, Browser):
         raise InvalidArgumentTypeError(
             f"browser must be an async Playwright Browser, not {type(browser).__name__}"
@@ -355,3 +390,20 @@ def show(
     view = LiveView(browser, page, fps, handle)
     view._start()
     return view
+
+
+def _interactive(
+    browser: Browser | None, page: Page | None, max_fps: float, height: int | None
+) -> InteractiveView:
+    from skyvern_cdp.notebook_embed import DEFAULT_HEIGHT, embed
+
+    if page is not None or _check_fps(max_fps) != DEFAULT_MAX_FPS:
+        raise InvalidArgumentError(
+            "page and max_fps are the picture's (interactive=False): the interactive view has"
+            " its own tab strip and frame rate"
+        )
+    if browser is not None and not isinstance(browser, Browser):
+        raise InvalidArgumentTypeError(
+            f"browser must be an async Playwright Browser, not {type(browser).__name__}"
+        )
+    return embed(browser or _latest_browser(), DEFAULT_HEIGHT if height is None else height)

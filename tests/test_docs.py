@@ -16,6 +16,8 @@ MODULES = [
     "skyvern_cdp.policy.cdp",
     "skyvern_cdp.policy.waiter",
     "skyvern_cdp.policy.screencast",
+    "skyvern_cdp.policy.web",
+    "skyvern_cdp.policy.framing",
     "skyvern_cdp.local.tokens",
     "skyvern_cdp._pytest.report",
     "skyvern_cdp.cli.files",

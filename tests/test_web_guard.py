@@ -75,6 +75,46 @@ def test_the_web_rule(
     assert (got.kind if got else None) == refused
 
 
+@pytest.mark.parametrize(
+    ("method", "site", "mode", "dest", "frameable", "refused"),
+    [
+        # A top-level navigation, as before (no Sec-Fetch-Dest: a browser older than it).
+        ("GET", "cross-site", "navigate", "document", False, False),
+        ("GET", "cross-site", "navigate", None, False, False),
+        # Before: any navigation passed, so every route could be framed by any page.
+        ("GET", "cross-site", "navigate", "iframe", False, True),
+        ("GET", "same-site", "navigate", "iframe", False, True),
+        ("GET", "cross-site", "navigate", "frame", False, True),
+        # The one exception: the live view page, in an <iframe>/<frame>, GET only.
+        ("GET", "cross-site", "navigate", "iframe", True, False),
+        ("GET", "same-site", "navigate", "iframe", True, False),
+        ("GET", "cross-site", "navigate", "frame", True, False),
+        ("POST", "cross-site", "navigate", "iframe", True, True),
+        ("GET", "cross-site", "navigate", "object", True, True),
+        ("GET", "cross-site", "navigate", "embed", True, True),
+        ("GET", "cross-site", "navigate", "fencedframe", True, True),
+        ("GET", "cross-site", "no-cors", "iframe", True, True),
+        ("GET", "cross-site", "no-cors", "image", True, True),
+        # The framed view's own requests are same-origin: a link it follows in its frame.
+        ("GET", "same-origin", "navigate", "iframe", False, False),
+        ("GET", "same-origin", "cors", "empty", False, False),
+    ],
+)
+def test_frames_only_of_a_frameable_route(
+    method: str, site: str, mode: str, dest: str | None, frameable: bool, refused: bool
+) -> None:
+    got = web_refusal(method=method, host="127.0.0.1:8000", origin=None, sec_fetch_site=site,
+                      sec_fetch_mode=mode, sec_fetch_dest=dest, frameable=frameable)
+    assert (got is not None) == refused, got
+    if got is not None:
+        assert got.kind == "origin" and got.status == 403
+    # Host and Origin come first: being frameable opens neither.
+    frame = {"method": "GET", "sec_fetch_site": "cross-site", "sec_fetch_mode": "navigate",
+             "sec_fetch_dest": "iframe", "frameable": True}
+    assert web_refusal(host="evil.example:8000", origin=None, **frame).kind == "host"
+    assert web_refusal(host="127.0.0.1:8000", origin=EVIL, **frame).kind == "origin"
+
+
 def test_a_server_told_its_name_accepts_that_name_only() -> None:
     names = listen_names("devbox.lan")
     assert web_refusal(method="GET", host="devbox.lan:8000", origin=None, names=names) is None
@@ -227,6 +267,30 @@ def test_a_cross_site_request_reaches_no_route(
         page = http.get(f"/sessions/{sid}", headers={"Sec-Fetch-Site": "cross-site",
                                                      "Sec-Fetch-Mode": "navigate"})
         assert page.status_code == 200 and "screenshot" in page.text
+
+
+def test_only_the_live_view_page_may_be_framed(
+    keyless: LocalBackend, running: dict[str, Any]
+) -> None:
+    """What a cross-site <iframe> of each route gets: the API, the view's data, the files
+    and the docs refuse it; the live view page answers, with who may frame it."""
+    sid = running["browser_session_id"]
+    frame = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+             "Sec-Fetch-Dest": "iframe"}
+    with httpx.Client(base_url=keyless.base_url, trust_env=False) as http:
+        for path in ("/v1/browser_sessions", f"/v1/browser_sessions/{sid}", f"/sessions/{sid}/info",
+                     f"/sessions/{sid}/screenshot", f"/sessions/{sid}/recordings/x.mp4",
+                     f"/sessions/{sid}/files/x", "/openapi.json", "/docs", f"/sessions/{sid}/"):
+            answer = http.get(path, headers=frame)
+            assert answer.status_code == 403, path
+            assert "only a session's live view may be framed" in answer.json()["detail"]
+        page = http.get(f"/sessions/{sid}", headers=frame)
+        assert page.status_code == 200 and "Take control" in page.text
+        assert page.headers["content-security-policy"] == (
+            "frame-ancestors 'self' http://localhost:* https://localhost:* http://127.0.0.1:*"
+            " https://127.0.0.1:*")
+        assert http.get(f"/sessions/{sid}", headers={**frame, "Sec-Fetch-Dest": "object"}
+                        ).status_code == 403
 
 
 def test_file_and_browser_urls_never_open(keyless: LocalBackend) -> None:

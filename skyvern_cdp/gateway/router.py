@@ -143,6 +143,7 @@ def decide(
         origin=head.header("origin"),
         sec_fetch_site=head.header("sec-fetch-site"),
         sec_fetch_mode=head.header("sec-fetch-mode"),
+        sec_fetch_dest=head.header("sec-fetch-dest"),
         names=names,
     )
     if refusal is not None:

@@ -21,8 +21,10 @@ Routes (shapes from ``../shared/spec``; ``x-api-key`` is required when the serve
 When the server has a key, a person's browser opens the live view and the recordings with
 the session's ``?token=``, which ``app_url`` and the recordings' URLs carry. No route
 answers a web page of another origin, or a request whose ``Host`` is not an IP literal or
-``localhost`` (DNS rebinding): see :mod:`skyvern_cdp.policy.web`. A create's ``url`` is
-``http:``, ``https:``, ``data:`` or ``about:blank`` (422 for ``file:``, ``chrome:`` ...).
+``localhost`` (DNS rebinding): see :mod:`skyvern_cdp.policy.web`; only the live view page
+may be framed by another page (a notebook's), see :mod:`skyvern_cdp.policy.framing`. A
+create's ``url`` is ``http:``, ``https:``, ``data:`` or ``about:blank`` (422 for ``file:``,
+``chrome:`` ...).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from skyvern_cdp.gateway.router import reachable_address
 from skyvern_cdp.local.downloads import safe_child
 from skyvern_cdp.local.guard import guard
 from skyvern_cdp.local.live import LiveViews
-from skyvern_cdp.local.live_routes import add_live_routes, app_url
+from skyvern_cdp.local.live_routes import add_live_routes, app_url, is_view_page
 from skyvern_cdp.local.manager import SessionManager
 from skyvern_cdp.local.profile_routes import add_profile_routes, unknown_profile
 from skyvern_cdp.local.recording_routes import add_recording_routes, recording_files
@@ -176,7 +178,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         description="Skyvern's browser-session API over local Chromium processes.",
         version="1.0.0",
     )
-    guard(app, api_key=api_key, host_names=host_names)
+    guard(app, api_key=api_key, host_names=host_names, frameable=is_view_page)
     app.state.live = LiveViews()
 
     def manager_of(request: Request) -> SessionManager:
@@ -366,7 +368,7 @@ def create_app(*, api_key: str | None = None, host_names: Sequence[str] = ()) ->
         data["browser_address"] = redact_address(address) if address else None
         return data
 
-    add_live_routes(app, api_key=api_key, info_of=info_of)
+    add_live_routes(app, api_key=api_key, info_of=info_of, host_names=host_names)
 
     @app.get("/sessions/{browser_session_id}/files/{filename}", include_in_schema=False)
     async def session_file(request: Request, browser_session_id: str, filename: str) -> Response:

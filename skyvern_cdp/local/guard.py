@@ -6,7 +6,9 @@
 :func:`guard` puts an ASGI middleware around the whole app, so every route (the ``/v1`` API,
 the live view, the downloads, and whatever route is added later) goes through
 :func:`skyvern_cdp.policy.web.web_refusal` before anything else runs, the key check included;
-then ``/v1`` needs ``x-api-key`` when the server has a key.
+then ``/v1`` needs ``x-api-key`` when the server has a key. ``frameable(path)`` names the
+routes another page may put in an ``<iframe>`` (only the live view page: see
+:mod:`skyvern_cdp.policy.framing`); every other route refuses a cross-site frame.
 A refused HTTP request gets 403 with ``{"detail": ...}``; a refused websocket is closed before
 it is accepted (403 on the wire). The decision is the policy's; this only reads headers and
 writes the answer.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -29,7 +31,9 @@ __all__ = ["WebGuardMiddleware", "guard", "refusal_of_scope"]
 logger = logging.getLogger("skyvern_cdp.local.guard")
 
 
-def refusal_of_scope(scope: Scope, names: Iterable[str] = ()) -> WebRefusal | None:
+def refusal_of_scope(
+    scope: Scope, names: Iterable[str] = (), frameable: Callable[[str], bool] | None = None
+) -> WebRefusal | None:
     """:func:`web_refusal` for an ASGI ``http``/``websocket`` scope."""
     headers: dict[bytes, bytes] = {}
     for key, value in scope.get("headers", []):
@@ -45,8 +49,10 @@ def refusal_of_scope(scope: Scope, names: Iterable[str] = ()) -> WebRefusal | No
         origin=text(b"origin"),
         sec_fetch_site=text(b"sec-fetch-site"),
         sec_fetch_mode=text(b"sec-fetch-mode"),
+        sec_fetch_dest=text(b"sec-fetch-dest"),
         names=names,
         scheme=str(scope.get("scheme", "http")),
+        frameable=frameable is not None and frameable(str(scope.get("path", ""))),
     )
 
 
@@ -78,13 +84,19 @@ class _APIKeyMiddleware:
 class WebGuardMiddleware:
     """Refuse what :func:`~skyvern_cdp.policy.web.web_refusal` refuses; see the module."""
 
-    def __init__(self, app: ASGIApp, names: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        names: Iterable[str] = (),
+        frameable: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.names = tuple(names)
+        self.frameable = frameable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            refusal = refusal_of_scope(scope, self.names)
+            refusal = refusal_of_scope(scope, self.names, self.frameable)
             if refusal is not None:
                 logger.warning(
                     "refused %s %s: %s", scope.get("method", "WS"), scope.get("path"),
@@ -99,7 +111,13 @@ class WebGuardMiddleware:
         await self.app(scope, receive, send)
 
 
-def guard(app: Starlette, *, api_key: str | None, host_names: Iterable[str] = ()) -> None:
+def guard(
+    app: Starlette,
+    *,
+    api_key: str | None,
+    host_names: Iterable[str] = (),
+    frameable: Callable[[str], bool] | None = None,
+) -> None:
     """Put ``app`` behind the web guard and, when ``api_key`` is set, the key check of ``/v1``.
 
     The web guard runs first (Starlette runs the middleware added last first): no route, and
@@ -107,4 +125,4 @@ def guard(app: Starlette, *, api_key: str | None, host_names: Iterable[str] = ()
     """
     if api_key:
         app.add_middleware(_APIKeyMiddleware, api_key=api_key)
-    app.add_middleware(WebGuardMiddleware, names=tuple(host_names))
+    app.add_middleware(WebGuardMiddleware, names=tuple(host_names), frameable=frameable)

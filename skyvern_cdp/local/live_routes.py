@@ -5,6 +5,8 @@
 'http://127.0.0.1:8000/sessions/pbs_1'
 >>> app_url("http://127.0.0.1:8000", "pbs_1", "sk-local")  # doctest: +ELLIPSIS
 'http://127.0.0.1:8000/sessions/pbs_1?token=...'
+>>> is_view_page("/sessions/pbs_1"), is_view_page("/sessions/pbs_1/info")
+(True, False)
 
 ===========================================  ==============================================
 ``GET  /sessions/{id}``                      the live view page (``app_url``)
@@ -18,13 +20,19 @@ websocket closed before it is accepted) and, when the backend has a key, need it
 ``x-api-key`` or as the session's ``?token=`` (:mod:`.tokens`), which ``app_url`` carries
 the way cloud live-view URLs carry one. The page passes its token on to the others. A
 refused websocket is closed with 1008 before it is accepted.
+
+The page is the backend's one frameable route (:func:`is_view_page`, which the guard is
+given): its ``Content-Security-Policy: frame-ancestors`` lets pages of the viewer's own
+machine and of the server's host frame it (a notebook cell), no other page
+(:mod:`skyvern_cdp.policy.framing` has the decision and why). Its sub-requests come from
+its own origin, framed or not, so nothing else changes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -38,8 +46,9 @@ from skyvern_cdp.local.liveview import render_page
 from skyvern_cdp.local.manager import NotRunningError, SessionManager
 from skyvern_cdp.local.registry import is_session_id
 from skyvern_cdp.local.tokens import TOKEN_PARAM, request_allowed, token_query
+from skyvern_cdp.policy.framing import frame_ancestors
 
-__all__ = ["add_live_routes", "app_url"]
+__all__ = ["add_live_routes", "app_url", "is_view_page"]
 
 logger = logging.getLogger("skyvern_cdp.local.live_routes")
 
@@ -50,6 +59,12 @@ def app_url(base: str, session_id: str, api_key: str | None) -> str:
     """A session's ``app_url``: its live view, with the session's token when there is a key."""
     url = f"{base}/sessions/{session_id}"
     return url + token_query(api_key, session_id)
+
+
+def is_view_page(path: str) -> bool:
+    """Whether ``path`` is a session's live view page, the route another page may frame."""
+    head, sep, session_id = path.rpartition("/")
+    return head == "/sessions" and bool(sep) and is_session_id(session_id)
 
 
 def _not_found(session_id: str) -> JSONResponse:
@@ -65,7 +80,9 @@ async def browser_endpoint(port: int) -> str:
         return str(answer.json()["webSocketDebuggerUrl"])
 
 
-def add_live_routes(app: FastAPI, *, api_key: str | None, info_of: Info) -> None:
+def add_live_routes(
+    app: FastAPI, *, api_key: str | None, info_of: Info, host_names: Sequence[str] = ()
+) -> None:
     """Add the live view's routes to ``app`` (``state.manager`` and ``state.live`` set)."""
 
     def allowed(headers: Any, query: Any, session_id: str) -> bool:
@@ -89,7 +106,8 @@ def add_live_routes(app: FastAPI, *, api_key: str | None, info_of: Info) -> None
             return _not_found(browser_session_id)
         token = request.query_params.get(TOKEN_PARAM) if api_key else None
         return HTMLResponse(render_page(info, token), headers={
-            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": frame_ancestors(request.headers.get("host"), host_names)})
 
     @app.get("/sessions/{browser_session_id}/info", include_in_schema=False)
     async def session_info(request: Request, browser_session_id: str) -> Response:

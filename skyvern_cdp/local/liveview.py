@@ -12,7 +12,9 @@ screencast frame in ``#live`` at the page's CSS size; a tab strip lists the sess
 (a hidden ``textarea`` takes the keys, and a paste becomes ``Input.insertText``); while a
 person has control every view says so, and the automation's input is held. Until the first
 frame it shows a screenshot (``/sessions/{id}/screenshot``). The facts
-(``/sessions/{id}/info``) are refreshed each second until the session has ended.
+(``/sessions/{id}/info``) are refreshed each second until the session has ended. In a
+frame (a notebook cell, :func:`skyvern_cdp.notebook.show` with ``interactive=True``) the
+page shows only the view: control, tabs and the picture.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ _TEMPLATE = """<!doctype html>
    border: 0; padding: 0; resize: none; }
  #note { color: #666; }
  #files:empty::before { content: "none yet"; color: #666; }
+ body.framed { margin: 4px; }
+ body.framed > h1, body.framed > h2, body.framed #facts, body.framed #files { display: none; }
 </style>
 </head>
 <body>
@@ -79,6 +83,7 @@ _TEMPLATE = """<!doctype html>
  autocomplete="off" spellcheck="false"></textarea></div>
 <script>
 "use strict";
+if (window.self !== window.top) document.body.classList.add("framed");  // a notebook cell
 const sid = __SID_JSON__;
 const token = new URLSearchParams(location.search).get("token");
 const query = token ? "?token=" + encodeURIComponent(token) : "";

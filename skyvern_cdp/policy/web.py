@@ -23,8 +23,14 @@ them too, in two ways, and :func:`web_refusal` closes both:
   ``Origin`` with every one that is not a plain ``GET``, and ``Sec-Fetch-Site`` with every
   request. Refused: an ``Origin`` other than the server's own (``null`` included), and a
   ``Sec-Fetch-Site`` of ``cross-site``/``same-site`` on anything but a top-level navigation
-  (a person following a link to the live view stays welcome; a page's ``<img>`` or
-  ``no-cors`` fetch does not).
+  (``Sec-Fetch-Dest: document``; a person following a link to the live view stays welcome;
+  a page's ``<img>``, ``no-cors`` fetch, ``<iframe>``, ``<object>`` or ``<embed>`` does not).
+- **One framing exception**: a cross-site or same-site ``<iframe>`` (``GET``, ``navigate``,
+  ``Sec-Fetch-Dest: iframe``/``frame``) passes where the server says the route is
+  ``frameable``: only a session's live view page, so that a notebook can show it. Which
+  pages may frame it is the page's own ``Content-Security-Policy: frame-ancestors``
+  (:mod:`skyvern_cdp.policy.framing`), which the browser enforces: the server cannot tell
+  (a frame's navigation carries no ``Origin``), and the view needs its token besides.
 
 Programs (the SDK, skyvern-lite, httpx, Playwright) send neither ``Origin`` nor
 ``Sec-Fetch-*``, so they pass. :func:`create_url_refusal` is the matching rule for the first
@@ -57,6 +63,8 @@ BAD_HOST = "Host header is specified and is not an IP address or localhost."
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "data", "about"})
 _NOT_IN_HOST = frozenset("@/\\?#%,;\"'<>`{}|^")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+#: ``Sec-Fetch-Dest`` of a navigation into a frame (``<object>``/``<embed>`` are never allowed).
+_FRAMES = frozenset({"iframe", "frame"})
 
 
 @dataclass(frozen=True)
@@ -145,14 +153,26 @@ def web_refusal(
     origin: str | None,
     sec_fetch_site: str | None = None,
     sec_fetch_mode: str | None = None,
+    sec_fetch_dest: str | None = None,
     names: Iterable[str] = (),
     scheme: str = "http",
+    frameable: bool = False,
 ) -> WebRefusal | None:
     """``None`` when the request may go on, else why not (see the module docstring).
 
     ``host``, ``origin`` and ``sec_fetch_*`` are the request's headers as sent (``None`` when
-    absent); ``scheme`` is how the server is reached (``http``, or ``ws`` for a websocket
-    server, whose browser ``Origin`` is still ``http://``).
+    absent; no ``Sec-Fetch-Dest`` counts as a top-level document, as before browsers sent
+    it); ``scheme`` is how the server is reached (``http``, or ``ws`` for a websocket
+    server, whose browser ``Origin`` is still ``http://``); ``frameable`` says that the
+    requested route may be shown in another site's ``<iframe>`` (the live view page only).
+
+    >>> frame = dict(method="GET", host="127.0.0.1:8000", origin=None,
+    ...              sec_fetch_site="cross-site", sec_fetch_mode="navigate",
+    ...              sec_fetch_dest="iframe")
+    >>> print(web_refusal(**frame).detail)
+    Rejected a cross-site frame: of this server only a session's live view may be framed
+    >>> web_refusal(**frame, frameable=True) is None
+    True
     """
     if not host_allowed(host, names=names):
         return WebRefusal("host", BAD_HOST)
@@ -165,14 +185,21 @@ def web_refusal(
             " own pages, not other web pages",
         )
     site = (sec_fetch_site or "").strip().lower()
+    if site not in ("cross-site", "same-site"):
+        return None
     navigate = (sec_fetch_mode or "").strip().lower() == "navigate"
-    if site in ("cross-site", "same-site") and not (
-        navigate and method.upper() in ("GET", "HEAD")
-    ):
-        return WebRefusal(
-            "origin", f"Rejected a {site} request: open this server's pages directly instead"
-        )
-    return None
+    dest = (sec_fetch_dest or "").strip().lower() or "document"
+    if navigate and method.upper() in ("GET", "HEAD"):
+        if dest == "document":
+            return None
+        if dest in _FRAMES:
+            if frameable:
+                return None
+            return WebRefusal("origin", f"Rejected a {site} frame: of this server only a"
+                              " session's live view may be framed")
+    return WebRefusal(
+        "origin", f"Rejected a {site} request: open this server's pages directly instead"
+    )
 
 
 def create_url_refusal(url: str | None) -> str | None:

@@ -194,6 +194,7 @@ class RelayServer:
                 origin=head.header("origin"),
                 sec_fetch_site=head.header("sec-fetch-site"),
                 sec_fetch_mode=head.header("sec-fetch-mode"),
+                sec_fetch_dest=head.header("sec-fetch-dest"),
             )
             if refusal is not None:  # a bad Host gets Chrome's 500; a web page's Origin 403
                 status = 500 if refusal.kind == "host" else refusal.status
