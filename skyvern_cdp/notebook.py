@@ -14,7 +14,8 @@
   exit, whatever is still open is closed too: Browsers are disconnected, the Playwright
   driver is stopped, and sessions made by :func:`launch` are ended on the server.
 - :func:`show` puts the page in the cell's output as one image updated in place (see
-  :mod:`skyvern_cdp.notebook_view`).
+  :mod:`skyvern_cdp.notebook_view`); ``show(interactive=True)`` frames the session's live
+  view instead, to take control from the cell (:mod:`skyvern_cdp.notebook_embed`).
 - ``keep_alive=True`` (or a :class:`~skyvern_cdp.lifetime.KeepAlive`) on :func:`attach` /
   :func:`launch` extends the session while the Browser is connected (off by default: an
   extended session costs money). Without it, a one-line notice says when the session has
@@ -42,11 +43,13 @@ from skyvern_cdp.config import Settings, resolve_settings
 from skyvern_cdp.errors import InvalidArgumentTypeError
 from skyvern_cdp.keeper import AsyncKeeper
 from skyvern_cdp.lifetime import NOTICE_MARGIN, KeepAlive, keep_alive_policy
+from skyvern_cdp.notebook_embed import InteractiveView
 from skyvern_cdp.notebook_view import LiveView, notice, show
 from skyvern_cdp.policy import validate_session_id
 
 __all__ = [
     "AT_EXIT_TIMEOUT",
+    "InteractiveView",
     "LiveView",
     "attach",
     "close",

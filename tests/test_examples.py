@@ -131,6 +131,10 @@ def test_the_notebook(
     shown = [o for o in show.outputs if o.output_type == "display_data"]
     assert len(shown) == 1  # one display (its updates by id: tests/test_notebook_view.py)
     assert result(nb, 'await page.locator("h1").evaluate') == "'Changed while you watch'"
+    assert result(nb, "live = notebook.show(browser, interactive=True)") == "True"
+    [live] = [c for c in nb.cells if c.source.startswith("live = notebook.show(browser")]
+    [framed] = [o for o in live.outputs if o.output_type == "display_data"]
+    assert "<iframe" in framed["data"]["text/html"]  # a browser in it: test_notebook_frame.py
     assert result(nb, "(await notebook.attach(session_id)) is browser") == "True"
     assert_closed(client, session_id)
 
