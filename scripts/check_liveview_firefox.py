@@ -17,8 +17,8 @@ It is a script and not a test of the suite: installing Firefox (153.8 ESR, Debia
 43.7 s, 79.7 MB downloaded and 312 MB on disk with ``--no-install-recommends`` (2 shared
 cores; a fresh machine adds ``apt-get update``), and this check takes 21–28 s, over the
 suite's budget of 40 s to install and 15 s to run; ``scripts/setup`` stays without Firefox.
-Measured here (three runs, load average about 10): first frame 0.5–1.0 s after the page
-loads; 23.8–28.6 frames/s while the page animates (cap 30), 0.0 while it is idle; click,
+Measured here (four runs, load average about 10): first frame 0.5–1.1 s after the page
+loads; 23.6–28.6 frames/s while the page animates (cap 30), 0.0 while it is idle; click,
 typing, Ctrl+A, paste and wheel reach the page within 0.4 s; framed from ``localhost`` the
 view works the same, and a ``hostile.test`` frame stays blank (Firefox's CSP refusal).
 """
