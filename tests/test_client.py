@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from client_calls import Call, client_calls
 
 from skyvern_cdp import (
     APIError,
-    AsyncSkyvernClient,
     AuthenticationError,
     InvalidArgumentError,
     RequestRejectedError,
@@ -35,26 +34,11 @@ def api() -> Iterator[ScriptedAPI]:
         yield server
 
 
-Call = Callable[..., Any]
-
-
 @pytest.fixture(params=["sync", "async"])
 def call(request: pytest.FixtureRequest, api: ScriptedAPI) -> Iterator[Call]:
     """``call(method, *args, **kw)`` on a SkyvernClient or an AsyncSkyvernClient."""
-    if request.param == "sync":
-        client = SkyvernClient(KEY, api.base_url)
-        yield lambda name, *a, **kw: getattr(client, name)(*a, **kw)
-        client.close()
-    else:
-        loop = asyncio.new_event_loop()
-        aclient = loop.run_until_complete(_make_async(api.base_url))
-        yield lambda name, *a, **kw: loop.run_until_complete(getattr(aclient, name)(*a, **kw))
-        loop.run_until_complete(aclient.aclose())
-        loop.close()
-
-
-async def _make_async(base_url: str) -> AsyncSkyvernClient:
-    return AsyncSkyvernClient(KEY, base_url)
+    with client_calls(request.param, api.base_url, KEY) as call:
+        yield call
 
 
 def test_get_sends_the_key_and_parses_the_session(api: ScriptedAPI, call: Call) -> None:

@@ -4,17 +4,16 @@ any request."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from client_calls import Call, client_calls
 
 from skyvern_cdp import (
-    AsyncSkyvernClient,
     BrowserProfile,
     InvalidArgumentError,
     InvalidArgumentTypeError,
@@ -23,7 +22,6 @@ from skyvern_cdp import (
     ProfileSourceError,
     ProfileUploadPendingError,
     SessionNotFoundError,
-    SkyvernClient,
 )
 from skyvern_cdp.policy.profiles import (
     classify_profile_400,
@@ -72,26 +70,11 @@ def api() -> Iterator[ScriptedAPI]:
         yield server
 
 
-Call = Callable[..., Any]
-
-
 @pytest.fixture(params=["sync", "async"])
 def call(request: pytest.FixtureRequest, api: ScriptedAPI) -> Iterator[Call]:
     """``call(method, *args, **kw)`` on a SkyvernClient or an AsyncSkyvernClient."""
-    if request.param == "sync":
-        client = SkyvernClient(KEY, api.base_url)
-        yield lambda name, *a, **kw: getattr(client, name)(*a, **kw)
-        client.close()
-    else:
-        loop = asyncio.new_event_loop()
-        aclient = loop.run_until_complete(_make_async(api.base_url))
-        yield lambda name, *a, **kw: loop.run_until_complete(getattr(aclient, name)(*a, **kw))
-        loop.run_until_complete(aclient.aclose())
-        loop.close()
-
-
-async def _make_async(base_url: str) -> AsyncSkyvernClient:
-    return AsyncSkyvernClient(KEY, base_url)
+    with client_calls(request.param, api.base_url, KEY) as call:
+        yield call
 
 
 def test_create_sends_the_body_and_keeps_unknown_fields(api: ScriptedAPI, call: Call) -> None:
