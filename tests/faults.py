@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from typing_extensions import Self
+
 
 class FlakyProxy:
     def __init__(
@@ -87,7 +89,32 @@ class FlakyProxy:
                 sock.close()
 
 
-class HeaderRecorder:
+class ThreadedHTTPServer:
+    """One ``ThreadingHTTPServer`` on a port of its own, served in a daemon thread while
+    the ``with`` lasts; subclasses give the handler class."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+        self._server = ThreadingHTTPServer((host, 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+class HeaderRecorder(ThreadedHTTPServer):
     """An HTTP server that answers 404 to everything and keeps each request's headers."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -104,24 +131,7 @@ class HeaderRecorder:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> HeaderRecorder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__init__(Handler, host)
 
 
 @contextlib.contextmanager

@@ -10,16 +10,15 @@ what must fail, and how fast.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 import pytest
-from faults import closing_endpoint
+from faults import ThreadedHTTPServer, closing_endpoint
 
 from skyvern_cdp import (
     AsyncSkyvernClient,
@@ -103,9 +102,7 @@ ATTACH: dict[str, Callable[..., str]] = {
     "async_api.launch": lambda sid, **kw: asyncio.run(_async_launch(**_launch_kw(kw))),
     "sync_api.connect": _sync_connect,
     "sync_api.launch": lambda sid, **kw: _sync_launch(**_launch_kw(kw)),
-    "notebook.attach": lambda sid, **kw: asyncio.run(
-        _notebook(lambda: notebook.attach(sid, **kw))
-    ),
+    "notebook.attach": lambda sid, **kw: asyncio.run(_notebook(lambda: notebook.attach(sid, **kw))),
     "notebook.launch": lambda sid, **kw: asyncio.run(
         _notebook(lambda: notebook.launch(**_launch_kw(kw)))
     ),
@@ -115,7 +112,7 @@ ATTACH: dict[str, Callable[..., str]] = {
 # -- CDP endpoints that refuse --------------------------------------------------------------
 
 
-class Refusing:
+class Refusing(ThreadedHTTPServer):
     """An HTTP server that answers every request (a websocket handshake too) with ``status``
     and counts them."""
 
@@ -139,24 +136,7 @@ class Refusing:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> Refusing:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        super().__init__(Handler)
 
 
 def hostile_address(port: int) -> str:
@@ -253,8 +233,14 @@ def test_loopback_is_one_host_for_the_plugin(
         """
     )
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--skyvern-session", keyed_session,
-        "--skyvern-base-url", localhost_url(keyed_backend), "--skyvern-api-key", KEY,
+        "-p",
+        "no:cacheprovider",
+        "--skyvern-session",
+        keyed_session,
+        "--skyvern-base-url",
+        localhost_url(keyed_backend),
+        "--skyvern-api-key",
+        KEY,
         timeout=120,
     )
     result.assert_outcomes(passed=1)
@@ -330,7 +316,9 @@ def test_a_closed_endpoint_is_known_by_its_close_code(
 
 
 def test_the_cli_and_the_relay_stop_at_a_refused_key(
-    scripted: ScriptedAPI, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    scripted: ScriptedAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from skyvern_cdp.errors import AuthenticationError
@@ -442,7 +430,10 @@ def test_an_argument_playwright_refuses_is_final(
     started = time.monotonic()
     with pytest.raises(InvalidArgumentError, match="slow_mo"):
         ATTACH[entry](
-            keyed_session, base_url=keyed_backend.base_url, api_key=KEY, timeout=30,
+            keyed_session,
+            base_url=keyed_backend.base_url,
+            api_key=KEY,
+            timeout=30,
             slow_mo="fast",
         )
     assert time.monotonic() - started < 15
@@ -467,9 +458,10 @@ def test_no_empty_headers_go_to_playwright() -> None:
 
 def test_a_keyless_attach_works_end_to_end() -> None:
     """No key at all (a key-less backend): the attach that used to pass ``headers={}``."""
-    with LocalBackend(chromium_args=CLOSED_NETWORK_ARGS) as local, SkyvernClient(
-        base_url=local.base_url
-    ) as api:
+    with (
+        LocalBackend(chromium_args=CLOSED_NETWORK_ARGS) as local,
+        SkyvernClient(base_url=local.base_url) as api,
+    ):
         sid = api.create_browser_session().browser_session_id
         try:
             assert _sync_connect(sid, base_url=local.base_url, timeout=60) == sid
@@ -660,14 +652,21 @@ def test_a_non_ascii_key_in_the_cli_is_one_line_without_it(
 
 
 def test_a_non_ascii_key_in_the_plugin_is_a_usage_error(
-    scripted: ScriptedAPI, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+    scripted: ScriptedAPI,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
     no_env: None,
 ) -> None:
     pytester.makepyfile("def test_x(skyvern_session):\n    pass\n")
     monkeypatch.setenv("SKYVERN_API_KEY", BAD_KEY)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--skyvern-session", SID,
-        "--skyvern-base-url", scripted.base_url, timeout=60,
+        "-p",
+        "no:cacheprovider",
+        "--skyvern-session",
+        SID,
+        "--skyvern-base-url",
+        scripted.base_url,
+        timeout=60,
     )
     assert result.ret != 0
     text = result.stdout.str() + result.stderr.str()
@@ -692,14 +691,20 @@ def test_the_failure_report_redacts_signed_file_urls(
     }
     address = "ws://127.0.0.1:9/devtools/browser/x"
     scripted.script(
-        "GET", PATH,
+        "GET",
+        PATH,
         Reply(200, session(SID, ready=True, browser_address=address)),
         Reply(200, session(SID, ready=True, browser_address=address, **files)),
     )
     pytester.makepyfile("def test_fails(skyvern_session):\n    assert False\n")
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--skyvern-session", SID, "--skyvern-base-url",
-        scripted.base_url, timeout=60,
+        "-p",
+        "no:cacheprovider",
+        "--skyvern-session",
+        SID,
+        "--skyvern-base-url",
+        scripted.base_url,
+        timeout=60,
     )
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
