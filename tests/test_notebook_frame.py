@@ -297,6 +297,13 @@ async def test_a_person_takes_control_through_the_cell_and_other_pages_get_no_vi
     assert blocked.url.startswith("chrome-error://")
     assert "refused to connect" in await blocked.inner_text("body")
     assert await blocked.locator("#control").count() == 0
+    # ... and without the token: the browser's refusal too, not the view's own 403 page.
+    front_end.serve("/stolen-bare", f"<iframe src='{app_url.split('?')[0]}'></iframe>")
+    bare_page = await viewer.new_page()
+    blocked = await _open(bare_page, f"http://hostile.test:{front_end.port}/stolen-bare")
+    assert blocked.url.startswith("chrome-error://")
+    assert "refused to connect" in await blocked.inner_text("body")
+    await bare_page.close()
 
     # An allowed page without the token, or framing another route, gets a refusal.
     bare = app_url.split("?")[0]

@@ -98,16 +98,20 @@ def add_live_routes(
 
     @app.get("/sessions/{browser_session_id}", include_in_schema=False)
     async def session_page(request: Request, browser_session_id: str) -> Response:
-        refusal = refused(request, browser_session_id)
-        if refusal is not None:
-            return refusal
-        info = await info_of(request, browser_session_id)
-        if info is None:
-            return _not_found(browser_session_id)
-        token = request.query_params.get(TOKEN_PARAM) if api_key else None
-        return HTMLResponse(render_page(info, token), headers={
-            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": frame_ancestors(request.headers.get("host"), host_names)})
+        # Every answer of the one frameable route says who may frame it, a refusal too:
+        # a foreign page framing it without the token gets the browser's refusal, not ours.
+        framing = frame_ancestors(request.headers.get("host"), host_names)
+        answer = refused(request, browser_session_id)
+        if answer is None:
+            info = await info_of(request, browser_session_id)
+            if info is None:
+                answer = _not_found(browser_session_id)
+            else:
+                token = request.query_params.get(TOKEN_PARAM) if api_key else None
+                answer = HTMLResponse(render_page(info, token), headers={
+                    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        answer.headers["Content-Security-Policy"] = framing
+        return answer
 
     @app.get("/sessions/{browser_session_id}/info", include_in_schema=False)
     async def session_info(request: Request, browser_session_id: str) -> Response:
