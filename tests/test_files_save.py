@@ -7,6 +7,10 @@ redirects; another host (127.0.0.2, or another port) plays the place a redirect 
 from __future__ import annotations
 
 import hashlib
+import logging
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -99,3 +103,67 @@ def test_printable_keeps_ordinary_names() -> None:
 
     assert printable("Rapport final (2) é.pdf") == "Rapport final (2) é.pdf"
     assert printable("a\u2028b\u202ec\x00d\x7f") == "a_b_c_d_"
+
+
+def test_verbose_logs_show_no_file_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: ``-v`` printed httpx's ``HTTP Request: GET …?token=<the token>`` line."""
+    caplog.set_level(logging.DEBUG)
+    token = "TOKEN-of-the-session-93a1"
+    with ScriptedAPI() as api:
+        api.script("GET", f"/files/v.txt?token={token}", Reply(200, body=DATA))
+        listed(api, {"url": f"{api.base_url}/files/v.txt?token={token}", "filename": "v.txt",
+                     "checksum": SHA})
+        assert save(api, tmp_path, "-v") == 0
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/files/v.txt?token=" in line for line in requests), requests  # it was logged
+    assert token not in caplog.text and KEY not in caplog.text
+    assert (tmp_path / "v.txt").read_bytes() == DATA
+
+
+def test_a_name_too_long_for_the_file_system_is_shortened_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a 300-byte name stopped the command (OSError: File name too long), and the
+    files after it were never saved."""
+    long_name = "é" * 150 + ".mp4"  # 304 bytes
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/1", Reply(200, body=DATA))
+        api.script("GET", "/files/2", Reply(200, body=DATA))
+        listed(api, {"url": f"{api.base_url}/files/1", "filename": long_name, "checksum": SHA},
+               {"url": f"{api.base_url}/files/2", "filename": "next.txt", "checksum": SHA})
+        assert save(api, tmp_path) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and "next.txt" in names
+    [short] = [n for n in names if n != "next.txt"]
+    assert short.endswith(".mp4") and len(short.encode()) <= 250 and short.startswith("é")
+    assert capsys.readouterr().out.splitlines()[0] == str(tmp_path / short)
+
+
+def test_sigterm_mid_download_leaves_no_part_and_exits_130(tmp_path: Path) -> None:
+    """Before: SIGTERM killed the process at once (-15) and left ``drip.bin.part``."""
+    script = Path(sys.executable).with_name("skyvern-cdp")
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/drip", Reply(200, body=b"x", drip=0.05, endless=True))
+        listed(api, {"url": f"{api.base_url}/files/drip", "filename": "drip.bin"})
+        child = subprocess.Popen(
+            [str(script), "--base-url", api.base_url, "--api-key", KEY, "files", SID,
+             "--save", str(tmp_path), "--timeout", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            part = tmp_path / "drip.bin.part"
+            deadline = time.monotonic() + 30
+            while not part.exists():  # the download is under way
+                assert child.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 130, err
+    assert err.splitlines()[-1] == "skyvern-cdp: interrupted"
+    assert list(tmp_path.iterdir()) == [] and out == ""

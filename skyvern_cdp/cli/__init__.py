@@ -206,6 +206,29 @@ def _stdout_may_close() -> Iterator[None]:
         raise
 
 
+#: The loggers of the HTTP stack, whose ``-v`` lines name each request's whole URL (a file
+#: URL's ``?token=``, a presigned signature).
+_URL_LOGGERS = ("httpx", "httpcore")
+
+
+class _RedactRecord(logging.Filter):
+    """Redacts a record's message before any handler formats it: the key, and any
+    ``token=``-like query value (:func:`skyvern_cdp.config.redact_text`)."""
+
+    def __init__(self, secrets: Sequence[str | None]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from skyvern_cdp.config import redact_text
+
+        message = record.getMessage()
+        redacted = redact_text(message, self.secrets)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (never raises, never prints a traceback)."""
     parser = build_parser()
@@ -218,6 +241,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redacting = _RedactRecord(_secrets(args))
+    for name in _URL_LOGGERS:  # their request lines name URLs whose query may be a token
+        logging.getLogger(name).addFilter(redacting)
+    try:
+        return _run(args)
+    finally:
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).removeFilter(redacting)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command: its exit code, its errors as one line."""
     handler: Callable[[argparse.Namespace], int] | str = args.handler
     try:
         with _stdout_may_close():

@@ -21,10 +21,14 @@ runs on) is saved as far as it is written, with a note on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
+import signal
 import sys
+import threading
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -92,17 +96,35 @@ def file_name(info: FileInfo, taken: set[str]) -> str:
     'passwd'
     >>> file_name(FileInfo(url="http://h/f/a.pdf", filename=None), {"a.pdf"})
     'a (1).pdf'
+    >>> len(file_name(FileInfo(url="http://h/f", filename="x" * 300 + ".mp4"), set()))
+    250
     """
     wanted = info.filename or unquote(urlsplit(info.url).path.rsplit("/", 1)[-1])
     name = printable(os.path.basename(wanted.replace("\\", "/"))).strip().lstrip(".") or "file"
     stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:
+    if not dot or not stem or len(ext.encode()) > 16:
         stem, ext = name, ""
-    candidate, counter = name, 1
-    while candidate in taken:
-        candidate = f"{stem} ({counter}).{ext}" if ext else f"{stem} ({counter})"
+    counter = 0
+    while True:
+        suffix = (f" ({counter})" if counter else "") + (f".{ext}" if ext else "")
+        candidate = _fit(stem, _NAME_MAX - len(suffix.encode())) + suffix
+        if candidate not in taken:
+            return candidate
         counter += 1
-    return candidate
+
+
+#: The longest name (in bytes) saved: common file systems take 255, and ".part" goes on top.
+_NAME_MAX = 250
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, on a character boundary.
+
+    >>> _fit("ab\u00e9c", 3)
+    'ab'
+    """
+    encoded = text.encode()
+    return text if len(encoded) <= limit else encoded[:limit].decode(errors="ignore")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,9 +140,17 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.save is None:
         return _list(listed, args)
+    with _sigterm_as_interrupt():  # CI's cancel, `timeout`: leave no .part, exit 130
+        return _save(listed, session.status, args, key, base_url, deadline)
+
+
+def _save(
+    listed: list[tuple[str, FileInfo]], status: str | None, args: argparse.Namespace,
+    key: str | None, base_url: str, deadline: Deadline,
+) -> int:
     directory = Path(args.save).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
-    live = session.status in ("created", "running")
+    live = status in ("created", "running")
     saved: list[dict[str, Any]] = []
     taken = {entry.name for entry in directory.iterdir()}
     for kind, info in listed:
@@ -137,6 +167,24 @@ def run(args: argparse.Namespace) -> int:
         for entry in saved:
             print(entry["path"])
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt meanwhile (in the main thread, over the default)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _list(listed: list[tuple[str, FileInfo]], args: argparse.Namespace) -> int:
