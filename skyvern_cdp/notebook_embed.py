@@ -81,6 +81,11 @@ def embed(browser: Browser, height: int = DEFAULT_HEIGHT) -> InteractiveView:
     """Show ``browser``'s session's live view in this cell (see the module docstring)."""
     height = check_height(height)
     session = session_of(browser)  # InvalidArgumentTypeError for a Browser not ours
+    if not browser.is_connected():
+        raise InvalidArgumentError(
+            f"this Browser of session {session.browser_session_id} is closed: attach again"
+            " (`browser = await notebook.attach(id)`) to show its live view"
+        )
     sid, url = session.browser_session_id, session.app_url
     decision = embedding(url, sid, api_base_url_of(browser))
     if not in_notebook():

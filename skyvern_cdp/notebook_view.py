@@ -395,7 +395,7 @@ def show(
 def _interactive(
     browser: Browser | None, page: Page | None, max_fps: float, height: int | None
 ) -> InteractiveView:
-    from skyvern_cdp.notebook_embed import DEFAULT_HEIGHT, embed
+    from skyvern_cdp.notebook_embed import DEFAULT_HEIGHT, check_height, embed
 
     if page is not None or _check_fps(max_fps) != DEFAULT_MAX_FPS:
         raise InvalidArgumentError(
@@ -406,4 +406,5 @@ def _interactive(
         raise InvalidArgumentTypeError(
             f"browser must be an async Playwright Browser, not {type(browser).__name__}"
         )
-    return embed(browser or _latest_browser(), DEFAULT_HEIGHT if height is None else height)
+    height = DEFAULT_HEIGHT if height is None else check_height(height)  # before any lookup
+    return embed(browser or _latest_browser(), height)

@@ -117,6 +117,9 @@ def test_bad_input_to_interactive_show_is_a_typed_error() -> None:
         notebook.show(height=600)  # type: ignore[call-overload]
     with pytest.raises(InvalidArgumentError, match="no Browser to show: attach one first"):
         notebook.show(interactive=True)
+    # The height is checked first: before, -1 with no Browser said "no Browser to show".
+    with pytest.raises(InvalidArgumentError, match="height must be 100 to 4000 pixels"):
+        notebook.show(interactive=True, height=-1)
     from skyvern_cdp.notebook_embed import check_height
 
     for height in ("600", 600.0, True, None):
@@ -136,7 +139,12 @@ def test_outside_a_notebook_it_says_so_in_one_line_with_the_link(backend: Any) -
         "    await notebook.launch(session_timeout_minutes=10)\n"
         "    view = notebook.show(interactive=True, height=500)\n"
         "    print(repr(view))\n"
+        "    browser = notebook.live_browsers()[-1]\n"
         "    await notebook.close()\n"
+        "    try:\n"  # before: a closed Browser framed its ended session's view
+        "        notebook.show(browser, interactive=True)\n"
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__, exc)\n"
         "asyncio.run(main())\n"
     )
     env = {**os.environ, "SKYVERN_BASE_URL": backend.base_url, "SKYVERN_API_KEY": LOCAL_API_KEY}
@@ -144,7 +152,10 @@ def test_outside_a_notebook_it_says_so_in_one_line_with_the_link(backend: Any) -
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    line, shown = done.stdout.splitlines()
+    line, shown, closed = done.stdout.splitlines()
+    assert closed.startswith("InvalidArgumentError this Browser of session pbs_")
+    assert closed.endswith(" is closed: attach again (`browser = await notebook.attach(id)`)"
+                           " to show its live view")
     assert line.startswith("skyvern_cdp: not in a notebook, so there is nothing to show here;"
                            f" take control at {backend.base_url}/sessions/pbs_")
     assert "?token=" in line  # the link a person needs, as show()'s own line has it
