@@ -496,6 +496,7 @@ def test_timeout_and_extend_are_capped_with_warnings(
         ({"host": "192.168.1.10"}, ValueError),
         ({"api_key": ""}, ValueError),
         ({"api_key": "a\nb"}, ValueError),
+        ({"api_key": "k\u00e9y"}, ValueError),  # before: started; no client could send it
         ({"chromium_args": "--mute-audio"}, TypeError),
         ({"organization_id": ""}, ValueError),
     ],

@@ -248,6 +248,8 @@ def test_recordings_off_and_bad_arguments(tmp_path: Path, check_session: Check) 
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidArgumentError):
         LocalBackend(recordings_dir=tmp_path / "file")
+    with pytest.raises(InvalidArgumentError, match="a file"):  # before: NotADirectoryError
+        LocalBackend(recordings_dir=tmp_path / "file" / "videos")  # at start
     with LocalBackend(recordings=False, chromium_args=CLOSED_NETWORK_ARGS) as backend, client(
         backend
     ) as http:

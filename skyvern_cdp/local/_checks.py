@@ -69,4 +69,7 @@ def check_path(value: object, name: str) -> Path | None:
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise InvalidArgumentError(f"{name} {text!r} exists and is not a directory")
+    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise InvalidArgumentError(f"{name} {text!r} is under {str(ancestor)!r}, a file")
     return path

@@ -105,6 +105,10 @@ class LocalBackend:
     ) -> None:
         require_local_extra("LocalBackend")
         self._api_key = check_text(api_key, "api_key", allow_none=True)
+        if self._api_key is not None and not self._api_key.isascii():
+            raise InvalidArgumentError(  # no client could send it: an HTTP header is ASCII
+                "api_key must be ASCII (an HTTP header cannot carry other characters)"
+            )
         host = check_text(host, "host") or ""
         if not isinstance(allow_remote, bool):
             raise InvalidArgumentTypeError("allow_remote must be a bool")
