@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from websockets.asyncio.client import connect
 
 from skyvern_cdp.cdp_client import CDPConnection
@@ -203,6 +204,31 @@ async def test_a_take_over_holds_the_automations_input_until_given_back(
             await other.wait_for_function("document.body.dataset.control === 'free'")
             await asyncio.wait_for(held, 15)
             assert await watched.evaluate("window.clicks") == 1
+        finally:
+            await watcher.close()
+            await automation.close()
+
+
+async def test_a_click_that_timed_out_during_a_take_over_lands_when_control_comes_back(
+    session: dict[str, Any], viewer: Browser
+) -> None:
+    """What the README says of a held command whose client stopped waiting (the outside
+    review's "ghost click"): CDP cannot take it back, so it is sent on Give back."""
+    async with async_playwright() as pw:
+        automation = await pw.chromium.connect_over_cdp(session["browser_address"], headers=KEY)
+        watcher = await pw.chromium.connect_over_cdp(session["browser_address"], headers=KEY)
+        try:
+            target = automation.contexts[0].pages[0]
+            watched = watcher.contexts[0].pages[0]
+            view = await _open_view(viewer, session["app_url"])
+            await view.click("#control")
+            await view.wait_for_function("document.body.dataset.control === 'mine'")
+            with pytest.raises(PlaywrightTimeoutError):
+                await target.click("#b", timeout=1500)
+            assert await watched.evaluate("window.clicks || 0") == 0  # held, not lost
+            await view.click("#control")  # give back
+            await watched.wait_for_function("window.clicks === 1")  # the held click landed
+            await asyncio.wait_for(target.evaluate("1"), 15)  # and the connection goes on
         finally:
             await watcher.close()
             await automation.close()
