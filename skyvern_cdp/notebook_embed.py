@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from playwright.async_api import Browser
 
@@ -73,6 +74,10 @@ def check_height(value: object) -> int:
 
 
 def _link(url: str, text: str) -> str:
+    """A link to ``url`` opening a tab; an address that is not http(s) (``javascript:``) is
+    shown as text, never made a link."""
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return f"{html.escape(text)}: <code>{html.escape(url)}</code>"
     return (f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
             f"{html.escape(text)}</a>")
 

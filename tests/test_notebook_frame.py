@@ -380,3 +380,14 @@ async def test_a_cloud_app_url_is_a_link_with_one_line_never_a_frame(
                 "InvalidArgumentTypeError this Browser was not attached by skyvern_cdp")
         finally:
             await http.post(f"/v1/browser_sessions/{real}/close")
+
+
+def test_an_app_url_that_is_not_http_is_never_made_a_link() -> None:
+    """Before: a ``javascript:`` app_url was rendered ``<a href="javascript:…">`` in the cell."""
+    from skyvern_cdp.notebook_embed import _link
+
+    shown = _link("javascript:alert(document.domain)", "open the live view")
+    assert "<a " not in shown and "href" not in shown
+    assert shown == "open the live view: <code>javascript:alert(document.domain)</code>"
+    assert _link("https://app.skyvern.com/x?a=1&b=2", "open").startswith(
+        '<a href="https://app.skyvern.com/x?a=1&amp;b=2" target="_blank"')
