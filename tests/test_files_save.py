@@ -153,9 +153,8 @@ def test_sigterm_mid_download_leaves_no_part_and_exits_130(tmp_path: Path) -> No
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            part = tmp_path / "drip.bin.part"
             deadline = time.monotonic() + 30
-            while not part.exists():  # the download is under way
+            while not list(tmp_path.glob("*.part")):  # the download is under way
                 assert child.poll() is None and time.monotonic() < deadline
                 time.sleep(0.02)
             child.send_signal(signal.SIGTERM)
@@ -167,3 +166,35 @@ def test_sigterm_mid_download_leaves_no_part_and_exits_130(tmp_path: Path) -> No
     assert child.returncode == 130, err
     assert err.splitlines()[-1] == "skyvern-cdp: interrupted"
     assert list(tmp_path.iterdir()) == [] and out == ""
+
+
+def test_the_temporary_file_is_its_own_never_a_file_or_link_already_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: ``NAME.part`` was opened blindly: a listed ``x.part`` was renamed away as ``x``'s
+    temporary, a user's own ``size.txt.part`` was overwritten, and a symlink of that name was
+    written through, outside DIR."""
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "mine.txt.part").write_text("USER DATA")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("VICTIM")
+    (target / "linked.txt.part").symlink_to(victim)
+    other = hashlib.sha256(b"BBBB").hexdigest()
+    with ScriptedAPI() as api:
+        for name, body in [("x.part", DATA), ("x", b"BBBB"), ("mine.txt", DATA),
+                           ("linked.txt", DATA)]:
+            api.script("GET", f"/files/{name}", Reply(200, body=body))
+        listed(api, *({"url": f"{api.base_url}/files/{name}", "filename": name,
+                       "checksum": other if name == "x" else SHA}
+                      for name in ("x.part", "x", "mine.txt", "linked.txt")))
+        assert save(api, target) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert all(Path(line).exists() for line in printed), printed  # every path it printed
+    assert (target / "x.part").read_bytes() == DATA and (target / "x").read_bytes() == b"BBBB"
+    assert (target / "mine.txt.part").read_text() == "USER DATA"  # left alone
+    assert victim.read_text() == "VICTIM"  # nothing written outside DIR
+    assert (target / "linked.txt.part").is_symlink()
+    assert (target / "linked.txt").read_bytes() == DATA and not (target / "linked.txt").is_symlink()
+    assert sorted(p.name for p in target.iterdir()) == [
+        "linked.txt", "linked.txt.part", "mine.txt", "mine.txt.part", "x", "x.part"]

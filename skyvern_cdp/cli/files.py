@@ -26,6 +26,7 @@ import hashlib
 import os
 import signal
 import sys
+import tempfile
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -223,7 +224,12 @@ def _download(
         else:
             request.headers.pop("x-api-key", None)
 
-    partial = target.with_name(target.name + ".part")
+    # A name of its own, made here (O_EXCL: never a file or symlink already in DIR, nor the
+    # name of another listed file), renamed to ``target`` once checked.
+    handle, partial_name = tempfile.mkstemp(dir=target.parent, prefix=".skyvern-cdp-",
+                                            suffix=".part")
+    os.close(handle)
+    partial = Path(partial_name)
     digest = hashlib.sha256()
     budget = request_budget(deadline.remaining())
     try:
