@@ -10,6 +10,7 @@ leaves, or a session that ends, leaves no CDP session behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -232,6 +233,40 @@ async def test_a_click_that_timed_out_during_a_take_over_lands_when_control_come
         finally:
             await watcher.close()
             await automation.close()
+
+
+async def test_a_compressing_raw_cdp_client_is_held_too(
+    session: dict[str, Any], viewer: Browser
+) -> None:
+    """Before: a client that negotiated permessage-deflate (``websockets``' default) was not
+    held: its compressed ``Input.*`` frames passed the check, and it clicked during a take-over."""
+    async with async_playwright() as pw:
+        watcher = await pw.chromium.connect_over_cdp(session["browser_address"], headers=KEY)
+        try:
+            watched = watcher.contexts[0].pages[0]
+            page_address = session["browser_address"].replace(
+                "/devtools/browser/", "/devtools/page/").rsplit("/", 1)[0] + "/" + (
+                await (await watched.context.new_cdp_session(watched)).send(
+                    "Target.getTargetInfo"))["targetInfo"]["targetId"]
+            view = await _open_view(viewer, session["app_url"])
+            await view.click("#control")
+            await view.wait_for_function("document.body.dataset.control === 'mine'")
+            async with connect(page_address, additional_headers=KEY,
+                               compression="deflate") as raw:
+                assert "Sec-WebSocket-Extensions" not in raw.response.headers  # none agreed
+                for n, kind in enumerate(("mousePressed", "mouseReleased"), start=1):
+                    await raw.send(json.dumps({"id": n, "method": "Input.dispatchMouseEvent",
+                        "params": {"type": kind, "x": 160, "y": 85, "button": "left",
+                                   "clickCount": 1}}))
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(raw.recv(), 1.5)  # held: no answer
+                assert await watched.evaluate("window.clicks || 0") == 0
+                await view.click("#control")  # give back
+                answers = [json.loads(await asyncio.wait_for(raw.recv(), 15)) for _ in "12"]
+                assert sorted(a["id"] for a in answers) == [1, 2]
+                await watched.wait_for_function("window.clicks === 1")
+        finally:
+            await watcher.close()
 
 
 async def test_a_viewer_that_leaves_leaves_no_cdp_session_and_gives_control_back(

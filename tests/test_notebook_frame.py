@@ -12,6 +12,7 @@ typed error; and the pure decisions of :mod:`skyvern_cdp.policy.framing`.
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import os
@@ -312,7 +313,10 @@ async def test_a_person_takes_control_through_the_cell_and_other_pages_get_no_vi
     front_end.serve("/stolen-bare", f"<iframe src='{app_url.split('?')[0]}'></iframe>")
     bare_page = await viewer.new_page()
     blocked = await _open(bare_page, f"http://hostile.test:{front_end.port}/stolen-bare")
-    assert blocked.url.startswith("chrome-error://")
+    give_up = time.monotonic() + 30  # the load event may come before the frame's refusal
+    while not blocked.url.startswith("chrome-error://"):
+        assert time.monotonic() < give_up, blocked.url
+        await asyncio.sleep(0.05)
     assert "refused to connect" in await blocked.inner_text("body")
     await bare_page.close()
 

@@ -8,6 +8,9 @@ direction goes through here instead: each frame is read whole (header, mask, pay
 written on unchanged, but before a text frame whose message is an ``Input.*`` command
 (:func:`skyvern_cdp.policy.liveview.holds_while_taken`) it awaits ``hold()``, which returns
 at once unless a person holds control. Frames behind a held one wait too (order is kept).
+A text message sent in fragments waits as a whole while a person has control (its first
+fragment cannot say what it is), and the router offers no extension upstream, so no
+compressed frame (``permessage-deflate``) hides an ``Input.*`` command.
 Fragmented messages (rare: CDP clients send one frame per message) are passed on as they
 come. Memory stays bounded by the largest frame the client sends.
 """
@@ -58,8 +61,9 @@ async def copy_holding(
                 length = int.from_bytes(extra, "big")
             key = await reader.readexactly(4) if head[1] & 0x80 else b""
             payload = await reader.readexactly(length)
-            if head[0] & 0x0F == _TEXT and head[0] & _FIN and holds_while_taken(
-                unmask(payload, key)
+            if head[0] & 0x0F == _TEXT and (
+                not head[0] & _FIN  # a fragmented message: its first part cannot tell, so wait
+                or holds_while_taken(unmask(payload, key))
             ):
                 await hold()
             writer.write(head + extra + key + payload)

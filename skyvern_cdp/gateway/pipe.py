@@ -134,7 +134,8 @@ async def forward_websocket(
     """Send the rewritten handshake upstream, relay its answer, and pipe bytes if it is 101.
 
     With ``hold``, the client's frames go through :func:`~skyvern_cdp.gateway.hold.copy_holding`
-    (its ``Input.*`` commands wait for ``hold()``). Returns the upstream's status (101 when
+    (its ``Input.*`` commands wait for ``hold()``), and no extension is offered upstream, so
+    that no frame is compressed past the check. Returns the upstream's status (101 when
     piped to the end). An unreachable upstream gets the client a 502; a non-101 answer is
     relayed to the client as it came.
     """
@@ -147,6 +148,8 @@ async def forward_websocket(
         await close_writer(client_writer)
         return 502
     try:
+        if hold is not None:  # frames must stay readable: no compression (permessage-deflate)
+            drop = (*drop, "sec-websocket-extensions")
         up_writer.write(rewrite_request(head, target=target, host=upstream.netloc, add=add,
                                         drop=drop))
         answer = await read_head(up_reader)
