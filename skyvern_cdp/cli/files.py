@@ -21,15 +21,11 @@ runs on) is saved as far as it is written, with a note on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
-import signal
 import sys
 import tempfile
-import threading
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -141,8 +137,14 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.save is None:
         return _list(listed, args)
-    with _sigterm_as_interrupt():  # CI's cancel, `timeout`: leave no .part, exit 130
+    from skyvern_cdp._pytest.signals import SigtermAsInterrupt
+
+    sigterm = SigtermAsInterrupt()  # CI's cancel, `timeout`: leave no .part, exit 130
+    sigterm.install()
+    try:
         return _save(listed, session.status, args, key, base_url, deadline)
+    finally:
+        sigterm.restore()
 
 
 def _save(
@@ -168,24 +170,6 @@ def _save(
         for entry in saved:
             print(entry["path"])
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt meanwhile (in the main thread, over the default)."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt("SIGTERM")
-
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _list(listed: list[tuple[str, FileInfo]], args: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ at once unless a person holds control. Frames behind a held one wait too (order 
 A text message sent in fragments waits as a whole while a person has control (its first
 fragment cannot say what it is), and the router offers no extension upstream, so no
 compressed frame (``permessage-deflate``) hides an ``Input.*`` command.
-Fragmented messages (rare: CDP clients send one frame per message) are passed on as they
-come. Memory stays bounded by the largest frame the client sends.
+(Fragments are rare: CDP clients send one frame per message.) Memory stays bounded by the
+largest frame the client sends.
 """
 
 from __future__ import annotations
