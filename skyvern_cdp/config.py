@@ -295,11 +295,7 @@ def resolve_settings(
             raise InvalidArgumentError(f"api_key must not be empty (or set {API_KEY_ENV})")
         if len(key) > 4096:
             raise InvalidArgumentError("api_key is longer than 4096 characters")
-        if not key.isascii():  # an HTTP header is ASCII; httpx's UnicodeEncodeError shows it
-            raise InvalidArgumentError(
-                "api_key must be ASCII (an HTTP header cannot carry other characters);"
-                " it may have been pasted with a typographic quote or a non-breaking space"
-            )
+        require_ascii_key(key)
     if not isinstance(allow_insecure_http, bool):
         raise InvalidArgumentTypeError("allow_insecure_http must be a bool")
     settings = Settings(
@@ -355,6 +351,19 @@ def redact_address(address: str) -> str:
     if after_netloc.strip("/") or parts.username or parts.password:
         return f"{parts.scheme}://{netloc}/{_REDACTED}"
     return f"{parts.scheme}://{netloc}"
+
+
+def require_ascii_key(key: str) -> None:
+    """An API key goes in an HTTP header, which is ASCII: else ``InvalidArgumentError``
+    (before httpx's ``UnicodeEncodeError``, which would show the key).
+
+    >>> require_ascii_key("sk-plain")  # passes; "k\u00e9y" raises InvalidArgumentError
+    """
+    if not key.isascii():
+        raise InvalidArgumentError(
+            "api_key must be ASCII (an HTTP header cannot carry other characters);"
+            " it may have been pasted with a typographic quote or a non-breaking space"
+        )
 
 
 def redact_query(url: str) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from skyvern_cdp.config import is_loopback_host
+from skyvern_cdp.config import is_loopback_host, require_ascii_key
 from skyvern_cdp.errors import InvalidArgumentError, InvalidArgumentTypeError
 from skyvern_cdp.gateway.router import Router, session_address
 from skyvern_cdp.local import require_local_extra
@@ -105,10 +105,8 @@ class LocalBackend:
     ) -> None:
         require_local_extra("LocalBackend")
         self._api_key = check_text(api_key, "api_key", allow_none=True)
-        if self._api_key is not None and not self._api_key.isascii():
-            raise InvalidArgumentError(  # no client could send it: an HTTP header is ASCII
-                "api_key must be ASCII (an HTTP header cannot carry other characters)"
-            )
+        if self._api_key is not None:
+            require_ascii_key(self._api_key)  # else no client could send it
         host = check_text(host, "host") or ""
         if not isinstance(allow_remote, bool):
             raise InvalidArgumentTypeError("allow_remote must be a bool")
