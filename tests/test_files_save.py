@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,6 +167,31 @@ def test_sigterm_mid_download_leaves_no_part_and_exits_130(tmp_path: Path) -> No
     assert child.returncode == 130, err
     assert err.splitlines()[-1] == "skyvern-cdp: interrupted"
     assert list(tmp_path.iterdir()) == [] and out == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_the_moment_the_temporary_file_is_made_leaves_none(
+    signum: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: a signal that came after ``mkstemp`` made the file but before the download's
+    ``try`` began left ``.skyvern-cdp-*.part`` behind (seen once under load, SIGTERM)."""
+    import tempfile
+
+    made = tempfile.mkstemp
+
+    def make_then_interrupted(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        handle_and_name = made(*args, **kwargs)
+        signal.raise_signal(signum)  # its handler raises at the next bytecode: still in here
+        return handle_and_name
+
+    monkeypatch.setattr(tempfile, "mkstemp", make_then_interrupted)
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/a.txt", Reply(200, body=DATA))
+        listed(api, {"url": f"{api.base_url}/files/a.txt", "filename": "a.txt", "checksum": SHA})
+        assert save(api, tmp_path) == 130
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.splitlines()[-1] == "skyvern-cdp: interrupted"
 
 
 def test_the_temporary_file_is_its_own_never_a_file_or_link_already_there(

@@ -242,6 +242,20 @@ async def _open(page: Page, url: str) -> Frame:
     return frame
 
 
+async def _refused(page: Page, url: str) -> Frame:
+    """Open a page whose one frame the browser must refuse; that frame, once on its error page.
+
+    The load event may come before the frame's refusal lands (seen under load), so the frame's
+    URL is waited on with a deadline rather than read once.
+    """
+    frame = await _open(page, url)
+    give_up = time.monotonic() + 30
+    while not frame.url.startswith("chrome-error://"):
+        assert time.monotonic() < give_up, f"the frame was not refused: {frame.url!r}"
+        await asyncio.sleep(0.05)
+    return frame
+
+
 async def _click_through(page: Page, frame: Frame, x: float, y: float) -> None:
     """Click the session's page at CSS (x, y), through the framed view's picture of it."""
     live = frame.locator("#live")
@@ -305,18 +319,13 @@ async def test_a_person_takes_control_through_the_cell_and_other_pages_get_no_vi
     # The same cell output on a page of another origin: the browser shows no view.
     front_end.serve("/stolen", cell)  # the token included
     hostile = await viewer.new_page()
-    blocked = await _open(hostile, f"http://hostile.test:{front_end.port}/stolen")
-    assert blocked.url.startswith("chrome-error://")
+    blocked = await _refused(hostile, f"http://hostile.test:{front_end.port}/stolen")
     assert "refused to connect" in await blocked.inner_text("body")
     assert await blocked.locator("#control").count() == 0
     # ... and without the token: the browser's refusal too, not the view's own 403 page.
     front_end.serve("/stolen-bare", f"<iframe src='{app_url.split('?')[0]}'></iframe>")
     bare_page = await viewer.new_page()
-    blocked = await _open(bare_page, f"http://hostile.test:{front_end.port}/stolen-bare")
-    give_up = time.monotonic() + 30  # the load event may come before the frame's refusal
-    while not blocked.url.startswith("chrome-error://"):
-        assert time.monotonic() < give_up, blocked.url
-        await asyncio.sleep(0.05)
+    blocked = await _refused(bare_page, f"http://hostile.test:{front_end.port}/stolen-bare")
     assert "refused to connect" in await blocked.inner_text("body")
     await bare_page.close()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import signal
 import sys
 import tempfile
 import unicodedata
@@ -112,6 +113,9 @@ def file_name(info: FileInfo, taken: set[str]) -> str:
 
 #: The longest name (in bytes) saved: common file systems take 255, and ".part" goes on top.
 _NAME_MAX = 250
+
+#: The signals that end ``files --save`` as Ctrl-C does (SIGTERM through SigtermAsInterrupt).
+_INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _fit(text: str, limit: int) -> str:
@@ -210,13 +214,20 @@ def _download(
 
     # A name of its own, made here (O_EXCL: never a file or symlink already in DIR, nor the
     # name of another listed file), renamed to ``target`` once checked.
-    handle, partial_name = tempfile.mkstemp(dir=target.parent, prefix=".skyvern-cdp-",
-                                            suffix=".part")
-    os.close(handle)
-    partial = Path(partial_name)
+    # Ctrl-C and SIGTERM wait while the name is made and kept: raised inside ``mkstemp``,
+    # after it made the file, they would leave it behind with no name to remove it by.
+    partial: Path | None = None
     digest = hashlib.sha256()
     budget = request_budget(deadline.remaining())
     try:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        try:
+            handle, partial_name = tempfile.mkstemp(dir=target.parent, prefix=".skyvern-cdp-",
+                                                    suffix=".part")
+            partial = Path(partial_name)
+            os.close(handle)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         with httpx.Client(
             timeout=request_timeout(budget), trust_env=False, follow_redirects=True,
             event_hooks={"request": [key_only_home]},
@@ -236,11 +247,13 @@ def _download(
             raise SkyvernCDPError(f"{target.name}: its SHA-256 is not the checksum the API gave")
         os.replace(partial, target)
     except httpx.TimeoutException:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         raise APITimeoutError(
             f"{target.name}: not downloaded within the {deadline.seconds:g}s of --timeout"
         ) from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         raise
     return target
