@@ -75,8 +75,21 @@ def leaked_processes(before: set[int], timeout: float = 10.0) -> dict[int, str]:
     return new()
 
 
-#: SIGINT/SIGTERM handling as this process started (a child inherits an ignored signal).
-_START_HANDLERS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+def _interruptible(sig: signal.Signals) -> Any:
+    """``sig``'s handling as this process started, unless it started ignoring it.
+
+    A shell without job control starts a background job (``scripts/test &``, a CI step run
+    that way) with SIGINT ignored: Python then installs no KeyboardInterrupt, and every child
+    inherits the ignored signal. The interrupt tests need a process that Ctrl-C reaches.
+    """
+    handler = signal.getsignal(sig)
+    if handler is signal.SIG_IGN:
+        return signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+    return handler
+
+
+#: SIGINT/SIGTERM handling for every test (a child inherits an ignored signal).
+_START_HANDLERS = {sig: _interruptible(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 @pytest.fixture(autouse=True)
