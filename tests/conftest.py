@@ -94,7 +94,8 @@ _START_HANDLERS = {sig: _interruptible(sig) for sig in (signal.SIGINT, signal.SI
 
 @pytest.fixture(autouse=True)
 def signal_handling_as_started() -> None:
-    """Every test starts with this process's own SIGINT/SIGTERM handling, unblocked.
+    """Every test starts with this process's own SIGINT/SIGTERM handling (made interruptible
+    if it started ignoring them: ``_interruptible``), unblocked.
 
     A child process inherits an ignored or blocked signal, so a disposition left behind by an
     earlier test in the same worker would make the interrupt tests' children deaf to SIGINT.

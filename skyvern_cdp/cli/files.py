@@ -213,9 +213,9 @@ def _download(
             request.headers.pop("x-api-key", None)
 
     # A name of its own, made here (O_EXCL: never a file or symlink already in DIR, nor the
-    # name of another listed file), renamed to ``target`` once checked.
-    # Ctrl-C and SIGTERM wait while the name is made and kept: raised inside ``mkstemp``,
-    # after it made the file, they would leave it behind with no name to remove it by.
+    # name of another listed file), renamed to ``target`` once checked. Ctrl-C and SIGTERM
+    # wait while it is made and kept: raised inside ``mkstemp``, after it made the file, they
+    # would leave it behind with no name to remove it by.
     partial: Path | None = None
     digest = hashlib.sha256()
     budget = request_budget(deadline.remaining())
@@ -246,14 +246,12 @@ def _download(
         if info.checksum and digest.hexdigest() != info.checksum.lower():
             raise SkyvernCDPError(f"{target.name}: its SHA-256 is not the checksum the API gave")
         os.replace(partial, target)
-    except httpx.TimeoutException:
+    except BaseException as error:
         if partial is not None:
             partial.unlink(missing_ok=True)
-        raise APITimeoutError(
-            f"{target.name}: not downloaded within the {deadline.seconds:g}s of --timeout"
-        ) from None
-    except BaseException:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+        if isinstance(error, httpx.TimeoutException):
+            raise APITimeoutError(
+                f"{target.name}: not downloaded within the {deadline.seconds:g}s of --timeout"
+            ) from None
         raise
     return target
