@@ -17,6 +17,7 @@ import ipaddress
 import math
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -321,7 +322,8 @@ def check_transport(url: str, settings: Settings) -> None:
 
 
 def validate_timeout(value: object, name: str = "timeout") -> float:
-    """A positive, finite number of seconds."""
+    """A positive, finite number of seconds, no more than this platform can wait
+    (``threading.TIMEOUT_MAX``: about 292 years on Linux; past it a wait raises OverflowError)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgumentTypeError(
             f"{name} must be a number of seconds, not {type(value).__name__}"
@@ -331,6 +333,10 @@ def validate_timeout(value: object, name: str = "timeout") -> float:
         raise InvalidArgumentError(f"{name} must be a finite number of seconds, got {value!r}")
     if seconds <= 0:
         raise InvalidArgumentError(f"{name} must be greater than 0 seconds, got {value!r}")
+    if seconds > threading.TIMEOUT_MAX:
+        raise InvalidArgumentError(
+            f"{name} must be at most {threading.TIMEOUT_MAX:.0f} seconds, got {value!r}"
+        )
     return seconds
 
 

@@ -224,3 +224,18 @@ def test_the_temporary_file_is_its_own_never_a_file_or_link_already_there(
     assert (target / "linked.txt").read_bytes() == DATA and not (target / "linked.txt").is_symlink()
     assert sorted(p.name for p in target.iterdir()) == [
         "linked.txt", "linked.txt.part", "mine.txt", "mine.txt.part", "x", "x.part"]
+
+
+def test_a_server_sending_more_than_the_listed_size_is_refused_and_nothing_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before (outside review): the body was taken whatever ``file_size`` said: a server that
+    sent gigabytes fast for a listed 12 kB was written to disk until --timeout (and past it,
+    while the kernel flushed), and one without a checksum was saved at the wrong size."""
+    with ScriptedAPI() as api:
+        api.script("GET", "/files/big", Reply(200, body=b"x" * 100_000))
+        listed(api, {"url": f"{api.base_url}/files/big", "filename": "big.bin", "file_size": 10})
+        assert save(api, tmp_path) == 1
+    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert "big.bin: the server sent more than the 10 bytes the API listed" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from datetime import timezone
@@ -189,7 +190,7 @@ def test_bad_trusted_hosts(hosts: object, clean_env: pytest.MonkeyPatch) -> None
         resolve_settings(base_url="local", trusted_hosts=hosts)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [-1, 0, math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("value", [-1, 0, math.nan, math.inf, -math.inf, 1e10, 1e308])
 def test_bad_timeouts(value: float) -> None:
     with pytest.raises(InvalidArgumentError):
         validate_timeout(value)
@@ -227,3 +228,27 @@ def test_redact_text_removes_presigned_url_signatures() -> None:
     for secret in ("AKIAXX", "abc123", "=tok"):
         assert secret not in clean
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in clean and "v=1" in clean
+
+
+def test_a_timeout_past_what_the_platform_can_wait_is_a_typed_error_of_every_attach() -> None:
+    """Before (outside review): ``sync_api.connect(timeout=1e10)`` raised a bare OverflowError
+    and left its poll thread running; the async shell and the clients waited instead."""
+    import threading
+
+    from skyvern_cdp import AsyncSkyvernClient, SkyvernClient, async_api, sync_api
+
+    assert validate_timeout(threading.TIMEOUT_MAX) == threading.TIMEOUT_MAX
+    dead = "http://127.0.0.1:9"
+    with pytest.raises(InvalidArgumentError, match="timeout must be at most"):
+        sync_api.connect("pbs_a", base_url=dead, timeout=1e10)
+    with pytest.raises(InvalidArgumentError, match="timeout must be at most"):
+        asyncio.run(async_api.connect("pbs_a", base_url=dead, timeout=1e10).__aenter__())
+    with SkyvernClient("sk-1", dead) as client, pytest.raises(InvalidArgumentError):
+        client.get_browser_session("pbs_a", timeout=1e10)
+
+    async def get() -> None:
+        async with AsyncSkyvernClient("sk-1", dead) as client:
+            await client.get_browser_session("pbs_a", timeout=1e10)
+    with pytest.raises(InvalidArgumentError):
+        asyncio.run(get())
+    assert not [t for t in threading.enumerate() if t.name.startswith("skyvern-cdp")]

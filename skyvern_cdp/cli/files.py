@@ -239,8 +239,17 @@ def _download(
                         f"{target.name}: the server answered HTTP {answer.status_code}"
                         f" for {_without_query(str(answer.url))}"
                     )
+                received = 0
                 with partial.open("wb") as out:
                     for block in answer.iter_bytes():
+                        received += len(block)
+                        if info.file_size is not None and received > info.file_size:
+                            # a server sending past the size it listed is wrong, and may
+                            # never stop: refused at once, not written to the deadline
+                            raise SkyvernCDPError(
+                                f"{target.name}: the server sent more than the"
+                                f" {info.file_size} bytes the API listed"
+                            )
                         digest.update(block)
                         out.write(block)
         if info.checksum and digest.hexdigest() != info.checksum.lower():
