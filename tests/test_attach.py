@@ -95,6 +95,7 @@ async def test_async_await_form_returns_a_live_browser(
     await browser.close()  # idempotent
 
 
+@pytest.mark.matrix
 async def test_async_with_form_disconnects_on_exit(
     backend: LocalBackend, api: SkyvernClient, live: BrowserSessionResponse
 ) -> None:
@@ -108,6 +109,7 @@ async def test_async_with_form_disconnects_on_exit(
     assert status_of(api, live.browser_session_id) == "running"
 
 
+@pytest.mark.matrix
 def test_sync_with_form(
     backend: LocalBackend, api: SkyvernClient, live: BrowserSessionResponse
 ) -> None:
@@ -160,6 +162,7 @@ def test_sync_api_uses_a_playwright_the_caller_owns(
 # -- launch ---------------------------------------------------------------------------------
 
 
+@pytest.mark.matrix
 async def test_launch_closes_the_session_it_created(
     backend: LocalBackend, api: SkyvernClient
 ) -> None:
@@ -213,6 +216,7 @@ def test_sync_launch_closes_its_session_when_the_wait_fails(slow_backend: LocalB
     assert_no_driver()
 
 
+@pytest.mark.matrix
 async def test_launch_closes_its_session_when_cancelled(slow_backend: LocalBackend) -> None:
     with SkyvernClient(KEY, slow_backend.base_url) as api:
         task = asyncio.ensure_future(
@@ -232,6 +236,7 @@ async def test_launch_closes_its_session_when_cancelled(slow_backend: LocalBacke
     assert not async_api.driver_stats().running
 
 
+@pytest.mark.matrix
 def test_sync_launch_closes_its_session_on_keyboard_interrupt(slow_backend: LocalBackend) -> None:
     def interrupt(_: BrowserSessionResponse) -> None:
         raise KeyboardInterrupt
@@ -246,6 +251,7 @@ def test_sync_launch_closes_its_session_on_keyboard_interrupt(slow_backend: Loca
 # -- deadlines and ended sessions -----------------------------------------------------------
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("flavour", ["async", "sync"])
 async def test_a_session_that_never_gets_ready_fails_within_the_deadline(
     slow_backend: LocalBackend, flavour: str
@@ -306,6 +312,7 @@ def port_and_path(address: str) -> tuple[int, str]:
     return int(hostport.rsplit(":", 1)[1]), "/" + path
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("mode", ["reset", "hang"])
 async def test_connect_retries_until_the_endpoint_answers(
     live: BrowserSessionResponse, scripted: ScriptedAPI, mode: str
@@ -360,6 +367,7 @@ async def test_a_handshake_that_never_answers_is_bounded_by_the_deadline(
         assert took < 2 + 1.0
 
 
+@pytest.mark.matrix
 async def test_a_4410_close_means_session_closed(scripted: ScriptedAPI) -> None:
     accepted: list[float] = []
     with closing_endpoint(4410, accepted=accepted) as port:
@@ -371,6 +379,7 @@ async def test_a_4410_close_means_session_closed(scripted: ScriptedAPI) -> None:
 
 # Loopback is one host for the key rule (127.0.0.2 is the API's 127.0.0.1), and this machine
 # has no other: the key withheld from a foreign host is tested in tests/test_policy.py.
+@pytest.mark.matrix
 @pytest.mark.parametrize(("trusted", "gets_key"), [((), True), (("127.0.0.2",), True)])
 async def test_the_key_goes_to_another_host_only_when_trusted(
     scripted: ScriptedAPI, trusted: tuple[str, ...], gets_key: bool
@@ -399,6 +408,7 @@ async def test_the_key_goes_to_another_host_only_when_trusted(
     assert scripted.requests[0].headers["x-api-key"] == KEY, "the API itself always gets it"
 
 
+@pytest.mark.matrix
 async def test_sync_api_in_a_running_loop_says_what_to_do(scripted: ScriptedAPI) -> None:
     with pytest.raises(SyncAPIInAsyncLoopError, match=r"await skyvern_cdp\.async_api\.connect"):
         sync_api.connect("pbs_any", base_url=scripted.base_url)
@@ -483,6 +493,7 @@ async def test_the_reconnecting_form_reattaches_until_the_session_ends(
     assert not async_api.driver_stats().running
 
 
+@pytest.mark.matrix
 async def test_http_address_form_works(
     backend: LocalBackend, live: BrowserSessionResponse, scripted: ScriptedAPI
 ) -> None:

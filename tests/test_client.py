@@ -22,6 +22,9 @@ from skyvern_cdp import (
 
 from scripted_api import Reply, ScriptedAPI, session
 
+#: version-sensitive throughout: runs on every Python of the minimum-versions matrix
+pytestmark = pytest.mark.matrix
+
 SID = "pbs_client1"
 PATH = f"/v1/browser_sessions/{SID}"
 KEY = "sk-RECOGNISABLE-key-0042"

@@ -439,6 +439,7 @@ def test_an_argument_playwright_refuses_is_final(
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.matrix
 def test_no_empty_headers_go_to_playwright() -> None:
     """Playwright 1.45-1.64 refuse ``headers={}``: an attach that sends no key sends none."""
     from skyvern_cdp._attachment import AttachOptions, connect_kwargs
@@ -456,6 +457,7 @@ def test_no_empty_headers_go_to_playwright() -> None:
     assert connect_kwargs(keyed, options, 5.0)["headers"] == {"x-api-key": KEY}
 
 
+@pytest.mark.matrix
 def test_a_keyless_attach_works_end_to_end() -> None:
     """No key at all (a key-less backend): the attach that used to pass ``headers={}``."""
     with (

@@ -22,7 +22,7 @@ from skyvern_cdp.local.tokens import session_token
 
 from conftest import LOCAL_API_KEY
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.matrix]
 
 Check = Callable[[Any], Any]
 

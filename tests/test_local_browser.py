@@ -19,7 +19,7 @@ from skyvern_cdp.local import LocalBackend
 from skyvern_cdp.local.chromium import CLOSED_NETWORK_ARGS, find_chromium
 from skyvern_cdp.local.tokens import session_token
 
-from conftest import LOCAL_API_KEY
+from conftest import LOCAL_API_KEY, full_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -143,10 +143,15 @@ async def test_live_view_shows_the_session_and_its_page(
         assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize("browser", ["headless shell", "full"])
 def test_download_without_a_cdp_client_lands_in_download_path(
-    backend: LocalBackend, check_session: Check, site: str
+    check_session: Check, site: str, browser: str
 ) -> None:
-    with api(backend) as http:
+    """Before: on the headless shell (the suite's Chromium, tests/conftest.py) nothing was
+    saved: the backend said where downloads go only in the profile's preferences."""
+    executable = full_chromium() if browser == "full" else None
+    with LocalBackend(api_key=LOCAL_API_KEY, chromium_args=CLOSED_NETWORK_ARGS,
+                      chromium_executable=executable) as backend, api(backend) as http:
         created = http.post("/v1/browser_sessions", json={"url": f"{site}/report.csv"}).json()
         sid = created["browser_session_id"]
         try:

@@ -31,10 +31,9 @@ from notebook_kernel import Kernel
 from playwright.async_api import Browser, Frame, Page, async_playwright
 
 from skyvern_cdp import InvalidArgumentError, InvalidArgumentTypeError, notebook
-from skyvern_cdp.local.chromium import find_chromium
 from skyvern_cdp.policy.framing import embedding, frame_ancestors
 
-from conftest import LOCAL_API_KEY
+from conftest import LOCAL_API_KEY, full_chromium
 from scripted_api import Reply, ScriptedAPI, session
 
 pytestmark = pytest.mark.browser
@@ -227,7 +226,7 @@ def kernel(backend: Any) -> Iterator[Kernel]:
 @pytest.fixture
 async def viewer() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=find_chromium(), args=VIEWER_ARGS)
+        browser = await pw.chromium.launch(executable_path=full_chromium(), args=VIEWER_ARGS)
         try:
             yield browser
         finally:
@@ -245,12 +244,14 @@ async def _open(page: Page, url: str) -> Frame:
 async def _refused(page: Page, url: str) -> Frame:
     """Open a page whose one frame the browser must refuse; that frame, once on its error page.
 
-    The load event may come before the frame's refusal lands (seen under load), so the frame's
-    URL is waited on with a deadline rather than read once.
+    The load event may come before the frame's refusal lands (seen under load), and the error
+    page's text after its URL (seen under load: an empty body), so both are waited on with a
+    deadline rather than read once.
     """
     frame = await _open(page, url)
     give_up = time.monotonic() + 30
-    while not frame.url.startswith("chrome-error://"):
+    while not (frame.url.startswith("chrome-error://")
+               and (await frame.inner_text("body")).strip()):
         assert time.monotonic() < give_up, f"the frame was not refused: {frame.url!r}"
         await asyncio.sleep(0.05)
     return frame

@@ -45,6 +45,9 @@ from skyvern_cdp.policy import (
     validate_session_id,
 )
 
+#: version-sensitive throughout: runs on every Python of the minimum-versions matrix
+pytestmark = pytest.mark.matrix
+
 NOW = "2026-11-28T15:42:24+00:00"
 
 

@@ -149,6 +149,7 @@ def test_fails_with_the_session_in_its_report(page: Page, app_url: str) -> None:
 '''
 
 
+@pytest.mark.matrix
 def test_sync_async_and_unchanged_playwright_suites_run_on_one_launched_session(
     suite: pytest.Pytester, backend: LocalBackend, client: SkyvernClient
 ) -> None:
@@ -464,6 +465,7 @@ def test_a_session_whose_setup_failed_is_closed(
         assert api.count("POST", "/v1/browser_sessions/pbs_stuck/close") == 1
 
 
+@pytest.mark.matrix
 def test_a_failed_attach_is_one_clear_line_that_never_shows_the_key(
     suite: pytest.Pytester,
 ) -> None:
@@ -530,6 +532,7 @@ def test_report_section_comes_from_a_fresh_get(suite: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -568,6 +571,7 @@ def test_bad_options_stop_the_run_with_a_clear_message(
     assert SECRET not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.matrix
 def test_bad_options_raise_typed_errors(suite: pytest.Pytester) -> None:
     config = suite.parseconfig("--skyvern-session", "nope")
     with pytest.raises(InvalidArgumentError, match="pbs_"):
@@ -582,6 +586,7 @@ def test_bad_options_raise_typed_errors(suite: pytest.Pytester) -> None:
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.matrix
 def test_command_line_beats_environment_beats_ini(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -622,6 +627,7 @@ def test_remote_only_test(skyvern_page):
 '''
 
 
+@pytest.mark.matrix
 def test_inactive_plugin_does_nothing(
     suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -70,8 +70,14 @@ def _playwright_builds() -> list[str]:
     found: list[str] = []
     for root in roots:
         pattern = os.path.join(root, "chromium-*", "chrome-linux*", "chrome")
-        found.extend(sorted(glob.glob(pattern), reverse=True))
+        found.extend(sorted(glob.glob(pattern), key=_build_number, reverse=True))
     return [path for path in found if os.access(path, os.X_OK)]
+
+
+def _build_number(path: str) -> int:
+    """``.../chromium-1200/chrome-linux/chrome`` -> 1200 (so 1000 is newer than 999)."""
+    build = Path(path).parent.parent.name.removeprefix("chromium-")
+    return int(build) if build.isdigit() else -1
 
 
 def find_chromium() -> str:
