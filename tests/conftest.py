@@ -27,17 +27,10 @@ def headless_shell() -> str | None:
     protocol as the full browser, without the browser's UI layer, so it starts and stops for
     about a third of the CPU (measured: 0.28 against 0.76 CPU-seconds a start here).
     """
-    import glob
+    from skyvern_cdp.local.chromium import _playwright_builds
 
-    roots = [os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or "",
-             os.path.expanduser("~/.cache/ms-playwright")]
-    candidates = [
-        path
-        for root in roots if root and root != "0"
-        for pattern in ("chromium_headless_shell-*/chrome-*/chrome-headless-shell",
-                        "chromium_headless_shell-*/chrome-*/headless_shell")
-        for path in sorted(glob.glob(os.path.join(root, pattern)), reverse=True)
-    ]
+    candidates = _playwright_builds("chromium_headless_shell", "chrome-*",
+                                    ("chrome-headless-shell", "headless_shell"))
     # Debian's /usr/bin/chromium-headless-shell is a shell script that does not exec: the
     # binary itself, so that a signal to the browser's pid reaches the browser.
     candidates.append("/usr/lib/chromium/chromium-headless-shell")

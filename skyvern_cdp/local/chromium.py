@@ -62,21 +62,26 @@ class ChromiumStartError(RuntimeError):
     """Chromium exited, or did not open its CDP endpoint in time."""
 
 
-def _playwright_builds() -> list[str]:
+def _playwright_builds(
+    build: str = "chromium", platform: str = "chrome-linux*", names: Sequence[str] = ("chrome",)
+) -> list[str]:
+    """Executables of Playwright's installed ``build`` (``<build>-<number>/<platform>/<name>``),
+    newest first: ``$PLAYWRIGHT_BROWSERS_PATH``, then ``~/.cache/ms-playwright``."""
     roots = []
     if os.environ.get("PLAYWRIGHT_BROWSERS_PATH") not in (None, "", "0"):
         roots.append(os.environ["PLAYWRIGHT_BROWSERS_PATH"])
     roots.append(os.path.expanduser("~/.cache/ms-playwright"))
     found: list[str] = []
     for root in roots:
-        pattern = os.path.join(root, "chromium-*", "chrome-linux*", "chrome")
-        found.extend(sorted(glob.glob(pattern), key=_build_number, reverse=True))
+        matches = [path for name in names
+                   for path in glob.glob(os.path.join(root, f"{build}-*", platform, name))]
+        found.extend(sorted(matches, key=_build_number, reverse=True))
     return [path for path in found if os.access(path, os.X_OK)]
 
 
 def _build_number(path: str) -> int:
     """``.../chromium-1200/chrome-linux/chrome`` -> 1200 (so 1000 is newer than 999)."""
-    build = Path(path).parent.parent.name.removeprefix("chromium-")
+    build = Path(path).parent.parent.name.rsplit("-", 1)[-1]
     return int(build) if build.isdigit() else -1
 
 
