@@ -309,10 +309,11 @@ class SessionManager:
         rt.cdp = await CDPConnection.open(
             rt.process.ws_endpoint, on_event=lambda m, p, s: self._on_event(rt, m, p)
         )
-        # The session's download_path, said here too (the headless shell reads no preferences);
+        # "default" keeps the profile's download directory (the session's download_path);
         # eventsEnabled lets us see downloads a CDP client (Playwright) redirects elsewhere.
-        where = {"behavior": "allow", "downloadPath": str(rt.record.download_dir)}
-        await rt.cdp.send("Browser.setDownloadBehavior", {**where, "eventsEnabled": True})
+        await rt.cdp.send(
+            "Browser.setDownloadBehavior", {"behavior": "default", "eventsEnabled": True}
+        )
         targets = await rt.cdp.send("Target.getTargets")
         pages = [t for t in targets.get("targetInfos", []) if t.get("type") == "page"]
         rt.first_target_id = pages[0]["targetId"] if pages else None
